@@ -1,0 +1,27 @@
+# Every target creates or reuses the virtual environment by itself.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: venv test test-all demo benchmark clean-venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml requirements/runtime.txt requirements/openmmlab.txt tools/install_env.sh tools/check_env.py
+	VENV=$(VENV) bash tools/install_env.sh
+	touch $@
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-all: $(STAMP)
+	$(PY) -m pytest -m ''
+
+demo: $(STAMP)
+	$(PY) tools/demo.py
+
+benchmark: $(STAMP)
+	$(PY) tools/benchmark_backbone.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,112 @@
+"""Reading MambaVision weights from the published file layouts.
+
+Accepted: published classification checkpoints (``.pth.tar`` holding 'state_dict' or 'model', keys
+possibly prefixed 'module.'), Hugging Face copies ('model.' prefix; safetensors or .bin) and full
+mmdet/mmseg checkpoints (backbone keys under 'backbone.'). Classifier tensors ('head.*', 'norm.*')
+are dropped.
+"""
+import logging
+import os
+import pickle
+from typing import Dict, Optional
+
+import torch
+import torch.nn as nn
+
+logger = logging.getLogger(__name__)
+
+CLASSIFIER_PREFIXES = ('head.', 'norm.')
+
+
+def torch_load(path: str) -> object:
+    """``torch.load`` on CPU, safely (weights_only) when the file allows it.
+
+    Files that pickle other objects (training arguments, numpy values, mmengine's message hub) are
+    fully unpickled instead, and the log says so and why. Only load files you trust.
+    """
+    try:
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as safe_error:
+        reason = str(safe_error).strip().splitlines()
+        try:
+            obj = torch.load(path, map_location='cpu', weights_only=False)
+        except Exception as exc:
+            raise ValueError(f'{path} is not a PyTorch checkpoint ({type(exc).__name__}: {exc})') from exc
+        logger.warning('%s holds objects beyond tensors and plain data, so it was fully unpickled '
+                       '(weights_only=False); only load checkpoints you trust. Reason: %s',
+                       path, reason[-1] if reason else 'unknown')
+        return obj
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise ValueError(f'{path} is not a PyTorch checkpoint ({type(exc).__name__}: {exc})') from exc
+
+
+def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
+    """Read the tensors of a checkpoint file, unwrapping 'state_dict' / 'model' containers."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'checkpoint file not found: {path}')
+    if path.endswith('.safetensors'):
+        try:
+            from safetensors.torch import load_file
+        except ImportError as exc:
+            raise ImportError(f'reading {path} needs the safetensors package: pip install safetensors') from exc
+        try:
+            return load_file(path, device='cpu')
+        except Exception as exc:
+            raise ValueError(f'{path} is not a safetensors file ({exc})') from exc
+    obj = torch_load(path)
+    if isinstance(obj, dict):
+        for key in ('state_dict', 'model'):
+            if isinstance(obj.get(key), dict):
+                obj = obj[key]
+                break
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ValueError(f'{path} holds no state dict (expected a mapping of names to tensors, possibly under '
+                         "'state_dict' or 'model')")
+    return dict(obj)
+
+
+def _strip(state_dict: Dict[str, torch.Tensor], prefix: str) -> Dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+
+
+def backbone_state_dict(state_dict: Dict[str, torch.Tensor], prefix: Optional[str] = None) -> Dict[str, torch.Tensor]:
+    """Map any accepted key layout onto the backbone's own names.
+
+    ``prefix`` selects the keys under it explicitly; otherwise a full detector/segmentor checkpoint
+    ('backbone.*') keeps its backbone, and 'module.' and 'model.' wrappers are removed.
+    """
+    if prefix:
+        state_dict = _strip(state_dict, prefix if prefix.endswith('.') else prefix + '.')
+    elif any(k.startswith('backbone.') for k in state_dict):
+        state_dict = _strip(state_dict, 'backbone.')
+    else:
+        for wrapper in ('module.', 'model.'):
+            if all(k.startswith(wrapper) for k in state_dict):
+                state_dict = _strip(state_dict, wrapper)
+    return {k: v for k, v in state_dict.items() if not k.startswith(CLASSIFIER_PREFIXES)}
+
+
+def load_pretrained(model: nn.Module, path: str, prefix: Optional[str] = None) -> str:
+    """Load backbone weights from ``path`` into ``model``; logs and returns a one-line summary.
+
+    Raises FileNotFoundError for a missing file, ValueError for a file that is not a checkpoint,
+    holds no backbone tensor, or has a tensor whose shape differs from the model's.
+    """
+    source = backbone_state_dict(read_state_dict(path), prefix)
+    own = model.state_dict()
+    mismatched = [f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}'
+                  for k, v in source.items() if k in own and v.shape != own[k].shape]
+    if mismatched:
+        raise ValueError(f'shape mismatch loading {path} (is it the same MambaVision variant?):\n  '
+                         + '\n  '.join(mismatched))
+    matched = {k: v for k, v in source.items() if k in own}
+    if not matched:
+        raise ValueError(f'{path} holds no tensor of this backbone (first keys: {sorted(source)[:5]})')
+    result = model.load_state_dict(matched, strict=False)
+    unexpected = sorted(set(source) - set(own))
+    summary = (f'loaded {len(matched)}/{len(own)} backbone tensors from {path}; '
+               f'missing: {result.missing_keys or "none"}; unexpected: {unexpected or "none"}')
+    logger.info(summary)
+    return summary

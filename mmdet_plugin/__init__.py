@@ -1,0 +1,14 @@
+"""MMDetection plugin: registers the MambaVision backbone in mmdet's MODELS registry.
+
+Use it from any config with ``custom_imports = dict(imports=['mmdet_plugin'], allow_failed_imports=False)``
+and ``backbone=dict(type='MambaVision', arch='tiny', ...)`` (``'MM_mamba_vision'``, the published name,
+works too).
+"""
+from mmdet.registry import MODELS
+from mmengine.logging import print_log
+
+from mambavision_backbone import MambaVision, route_logs_to
+
+MODELS.register_module('MambaVision', module=MambaVision, force=True)
+MODELS.register_module('MM_mamba_vision', module=MambaVision, force=True)
+route_logs_to(lambda message, level: print_log(message, logger='current', level=level))

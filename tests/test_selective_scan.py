@@ -1,0 +1,116 @@
+import logging
+
+import pytest
+import torch
+
+from mambavision_backbone import selective_scan
+from mambavision_backbone import scan as scan_module
+
+
+def make_inputs(batch, channels, state, length, dtype=torch.float64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return dict(
+        u=torch.randn(batch, channels, length, generator=g, dtype=dtype),
+        delta=torch.randn(batch, channels, length, generator=g, dtype=dtype),
+        A=-torch.rand(channels, state, generator=g, dtype=dtype) * 4 - 0.1,
+        B=torch.randn(batch, state, length, generator=g, dtype=dtype),
+        C=torch.randn(batch, state, length, generator=g, dtype=dtype),
+        D=torch.randn(channels, generator=g, dtype=dtype),
+        delta_bias=torch.randn(channels, generator=g, dtype=dtype),
+    )
+
+
+def run(inputs, backend, softplus=True, grads=False):
+    leaves = {k: v.detach().clone().requires_grad_(grads) for k, v in inputs.items()}
+    y = selective_scan(**leaves, delta_softplus=softplus, backend=backend)
+    if not grads:
+        return y.detach(), None
+    (y * torch.cos(y)).sum().backward()
+    return y.detach(), {k: v.grad for k, v in leaves.items()}
+
+
+@pytest.mark.parametrize('shape', [(2, 5, 4, 1), (2, 5, 4, 2), (3, 6, 8, 37), (1, 4, 2, 130)])
+@pytest.mark.parametrize('softplus', [True, False])
+def test_torch_backend_matches_reference_values_and_grads(shape, softplus):
+    inputs = make_inputs(*shape)
+    if not softplus:  # delta must stay positive for a meaningful scan
+        inputs['delta'] = inputs['delta'].abs()
+        inputs['delta_bias'] = inputs['delta_bias'].abs()
+    y_ref, g_ref = run(inputs, 'reference', softplus, grads=True)
+    y, g = run(inputs, 'torch', softplus, grads=True)
+    torch.testing.assert_close(y, y_ref, rtol=1e-10, atol=1e-10)
+    for name in g_ref:
+        torch.testing.assert_close(g[name], g_ref[name], rtol=1e-9, atol=1e-9, msg=name)
+
+
+def test_without_skip_and_bias():
+    inputs = make_inputs(2, 3, 4, 20)
+    inputs['D'] = None
+    inputs['delta_bias'] = None
+    y_ref = selective_scan(**inputs, backend='reference')
+    y = selective_scan(**inputs, backend='torch')
+    torch.testing.assert_close(y, y_ref)
+    with_skip = selective_scan(**{**inputs, 'D': torch.ones(3, dtype=torch.float64)}, backend='torch')
+    torch.testing.assert_close(with_skip - y, inputs['u'])
+
+
+def test_float32_long_sequence_is_stable_and_exact():
+    """L = 12,544 (a 1280x800 detection input with 112-token windows) in fp32 against fp64."""
+    inputs = make_inputs(1, 6, 8, 12544)
+    inputs['delta'] = inputs['delta'] * 3  # softplus(delta) up to ~10: strong decay, tiny and large factors
+    expected, _ = run(inputs, 'reference')
+    y, _ = run({k: v.float() for k, v in inputs.items()}, 'torch')
+    assert y.dtype == torch.float32 and torch.isfinite(y).all()
+    torch.testing.assert_close(y.double(), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_float32_gradients_match_float64_reference():
+    inputs = make_inputs(2, 4, 8, 600, seed=1)
+    _, expected = run(inputs, 'reference', grads=True)
+    _, grads = run({k: v.float() for k, v in inputs.items()}, 'torch', grads=True)
+    for name, grad in grads.items():
+        assert grad.dtype == torch.float32
+        torch.testing.assert_close(grad.double(), expected[name], rtol=1e-3, atol=1e-3, msg=name)
+
+
+def test_half_inputs_are_computed_in_float32_and_returned_in_input_dtype():
+    inputs = {k: v.float() for k, v in make_inputs(1, 4, 4, 16).items()}
+    y32 = selective_scan(**inputs, delta_softplus=True, backend='torch')
+    half = dict(inputs, u=inputs['u'].bfloat16(), delta=inputs['delta'].bfloat16())
+    y16 = selective_scan(**half, delta_softplus=True, backend='torch')
+    assert y16.dtype == torch.bfloat16
+    torch.testing.assert_close(y16.float(), y32, rtol=0.05, atol=0.1)
+
+
+def test_backend_choice_argument_environment_and_errors(monkeypatch, caplog):
+    device = torch.device('cpu')
+    monkeypatch.delenv(scan_module.ENV_VAR, raising=False)
+    assert scan_module.resolve_backend(None, device) == 'torch'
+    monkeypatch.setenv(scan_module.ENV_VAR, 'reference')
+    assert scan_module.resolve_backend(None, device) == 'reference'
+    assert scan_module.resolve_backend('torch', device) == 'torch'  # the argument wins
+    monkeypatch.setenv(scan_module.ENV_VAR, 'fast')
+    with pytest.raises(ValueError, match='MAMBAVISION_SCAN_BACKEND'):
+        scan_module.resolve_backend(None, device)
+    with pytest.raises(ValueError, match="unknown selective-scan backend 'triton'"):
+        scan_module.resolve_backend('triton', device)
+    with pytest.raises(RuntimeError, match='cuda'):
+        scan_module.resolve_backend('cuda', device)
+
+
+def test_choice_is_logged_once(monkeypatch, caplog):
+    monkeypatch.setattr(scan_module, '_logged_choices', set())
+    inputs = make_inputs(1, 2, 2, 3)
+    with caplog.at_level(logging.INFO, logger='mambavision_backbone'):
+        for _ in range(3):
+            selective_scan(**inputs, backend='torch')
+    messages = [r.getMessage() for r in caplog.records if 'selective scan' in r.getMessage()]
+    assert messages == ["selective scan: using the 'torch' backend on cpu (requested: 'torch')"]
+
+
+def test_shape_errors():
+    inputs = make_inputs(2, 3, 4, 5)
+    with pytest.raises(ValueError, match=r'B must be \(B, N, L\)'):
+        selective_scan(**dict(inputs, B=inputs['B'][:, :2]))
+    with pytest.raises(ValueError, match='A must be'):
+        selective_scan(**dict(inputs, A=inputs['A'][:2]))

@@ -1,0 +1,45 @@
+"""Check that the environment has everything the toolbox needs, and say how to fix what is missing."""
+import importlib
+import sys
+
+# (module, what it proves, how to fix it when the import fails)
+CHECKS = [
+    ('torch', 'PyTorch', 'make venv (installs torch 2.13.0), or install a CUDA build of torch first'),
+    ('mmengine', 'mmengine 0.10.7', 'pip install --no-deps -r requirements/openmmlab.txt'),
+    ('mmcv.ops', 'mmcv 2.1.0 with compiled ops (nms, RoIAlign)',
+     'mmcv was installed without its compiled ops or for another torch: remove it '
+     '(pip uninstall mmcv) and run make venv again, which installs a matching wheel or builds one'),
+    ('mmdet', 'MMDetection 3.3.0', 'pip install --no-deps -r requirements/openmmlab.txt'),
+    ('mmseg', 'MMSegmentation 1.2.2 (needs ftfy and regex)', 'pip install -r requirements/runtime.txt '
+     'and pip install --no-deps -r requirements/openmmlab.txt'),
+    ('pycocotools', 'COCO evaluation', 'pip install -r requirements/runtime.txt'),
+    ('cv2', 'OpenCV (headless)', 'pip install -r requirements/runtime.txt'),
+    ('mambavision_backbone', 'this project: the backbone', 'pip install --no-deps -e .'),
+    ('mmdet_plugin', 'this project: the MMDetection plugin', 'pip install --no-deps -e .'),
+    ('mmseg_plugin', 'this project: the MMSegmentation plugin', 'pip install --no-deps -e .'),
+]
+
+
+def main() -> int:
+    failures = []
+    for module, what, fix in CHECKS:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # an import can fail with more than ImportError (ABI, missing symbol)
+            failures.append(f'  - {module} ({what}): {type(exc).__name__}: {exc}\n    fix: {fix}')
+    if failures:
+        print('[check_env] the environment is incomplete:\n' + '\n'.join(failures), file=sys.stderr)
+        return 1
+    import mmcv
+    import mmdet
+    import mmengine
+    import mmseg
+    import torch
+    print(f'[check_env] ok: torch {torch.__version__}, mmengine {mmengine.__version__}, '
+          f'mmcv {mmcv.__version__} (ops compiled), mmdet {mmdet.__version__}, mmseg {mmseg.__version__}, '
+          f'CUDA available: {torch.cuda.is_available()}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Create (or complete) the project's virtual environment.
+#
+#   VENV             where the environment lives                    (default .venv)
+#   PYTHON           interpreter used to create it                  (default python3.11, else python3)
+#   MMCV_WHEEL_DIR   folder searched for a prebuilt mmcv 2.1.0 wheel (default ../shared/wheels)
+#   MMCV_WHEEL_CACHE where a wheel built from source is kept        (default ~/.cache/mambavision-mm/wheels)
+#
+# torch 2.13.0 is installed only when the environment has no torch yet, so a CUDA build that a
+# user installed first is kept. mmcv is taken from a wheel when one fits, otherwise it is built
+# from source once (about 36 minutes on 2 cores) and the wheel cached for the next environment.
+set -euo pipefail
+
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
+MMCV_WHEEL_DIR=${MMCV_WHEEL_DIR:-../shared/wheels}
+MMCV_WHEEL_CACHE=${MMCV_WHEEL_CACHE:-$HOME/.cache/mambavision-mm/wheels}
+TORCH_VERSION=2.13.0
+MMCV_VERSION=2.1.0
+SETUPTOOLS='setuptools>=77,<81'
+
+say() { printf '[install] %s\n' "$*"; }
+
+if [ ! -x "$VENV/bin/python" ]; then
+    say "creating $VENV with $PYTHON ($("$PYTHON" --version 2>&1))"
+    "$PYTHON" -m venv "$VENV"
+fi
+PY="$VENV/bin/python"
+PIP=("$PY" -m pip install --quiet --disable-pip-version-check)
+
+"${PIP[@]}" --upgrade pip "$SETUPTOOLS" wheel
+
+if "$PY" -c 'import torch' 2>/dev/null; then
+    say "keeping the installed torch $("$PY" -c 'import torch; print(torch.__version__)')"
+else
+    say "installing torch==$TORCH_VERSION"
+    "${PIP[@]}" "torch==$TORCH_VERSION"
+fi
+
+say "installing pinned dependencies (requirements/runtime.txt)"
+"${PIP[@]}" -r requirements/runtime.txt
+say "installing OpenMMLab packages without their opencv-python pin (requirements/openmmlab.txt)"
+"${PIP[@]}" --no-deps -r requirements/openmmlab.txt
+
+mmcv_ok() {
+    "$PY" - <<EOF 2>/dev/null
+import mmcv, mmcv.ops
+assert mmcv.__version__ == '$MMCV_VERSION'
+EOF
+}
+
+# A wheel matching this interpreter, from the shared folder first, then from our own cache.
+find_mmcv_wheel() {
+    local tag dir
+    tag=$("$PY" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
+    for dir in "$MMCV_WHEEL_DIR" "$MMCV_WHEEL_CACHE/torch-$TORCH_TAG"; do
+        ls "$dir"/mmcv-"$MMCV_VERSION"-"$tag"-*.whl 2>/dev/null | head -n 1
+    done | head -n 1
+}
+
+build_mmcv_wheel() {
+    local cuda
+    cuda=$("$PY" -c 'import torch; print(int(torch.version.cuda is not None))')
+    say "building mmcv $MMCV_VERSION with compiled ops from source: no prebuilt wheel for this Python"
+    say "and torch $TORCH_TAG in $MMCV_WHEEL_DIR or $MMCV_WHEEL_CACHE. This takes about 36 minutes on 2 cores;"
+    say "the wheel is cached in $MMCV_WHEEL_CACHE/torch-$TORCH_TAG so the next environment reuses it."
+    # mmcv's setup.py imports pkg_resources, which setuptools >= 70 no longer ships.
+    "${PIP[@]}" 'setuptools<70' ninja
+    local out="$MMCV_WHEEL_CACHE/torch-$TORCH_TAG" log status
+    mkdir -p "$out"
+    log="$out/build.log"
+    set +e
+    MMCV_WITH_OPS=1 FORCE_CUDA=$cuda MAX_JOBS=${MAX_JOBS:-$(nproc)} \
+        "$PY" -m pip wheel --no-build-isolation --no-deps --verbose "mmcv==$MMCV_VERSION" -w "$out" 2>&1 \
+        | tee "$log" | awk '/^\[[0-9]+\/[0-9]+\]/ { print "[install] mmcv build step " $1; fflush() }'
+    status=${PIPESTATUS[0]}
+    set -e
+    "${PIP[@]}" "$SETUPTOOLS"
+    if [ "$status" -ne 0 ]; then
+        tail -n 30 "$log"
+        say "ERROR: building mmcv failed (full log: $log). A C++ compiler (gcc/g++) and the Python headers"
+        say "are needed; on a CUDA machine also nvcc matching torch.version.cuda."
+        exit 1
+    fi
+}
+
+if mmcv_ok; then
+    say "mmcv $MMCV_VERSION with compiled ops already installed"
+else
+    TORCH_TAG=$("$PY" -c 'import torch; print(torch.__version__.replace("+", "_"))')
+    wheel=$(find_mmcv_wheel)
+    if [ -n "$wheel" ]; then
+        say "installing mmcv from $wheel"
+        "${PIP[@]}" --no-deps --force-reinstall "$wheel"
+    fi
+    if ! mmcv_ok; then
+        [ -n "$wheel" ] && say "that wheel does not work with torch $TORCH_TAG"
+        build_mmcv_wheel
+        wheel=$(ls "$MMCV_WHEEL_CACHE/torch-$TORCH_TAG"/mmcv-"$MMCV_VERSION"-*.whl | head -n 1)
+        "${PIP[@]}" --no-deps --force-reinstall "$wheel"
+    fi
+fi
+
+say "installing this project (editable)"
+"${PIP[@]}" --no-deps --no-build-isolation -e .
+
+"$PY" tools/check_env.py
