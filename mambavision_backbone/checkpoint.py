@@ -36,9 +36,9 @@ def torch_load(path: str) -> object:
                        '(weights_only=False); only load checkpoints you trust. Reason: %s',
                        path, reason[-1] if reason else 'unknown')
         return obj
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # the unpickler fails on garbage in many ways (IndexError, EOFError, ...)
         raise ValueError(f'{path} is not a PyTorch checkpoint ({type(exc).__name__}: {exc})') from exc
 
 

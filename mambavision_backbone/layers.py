@@ -131,9 +131,8 @@ class MambaVisionMixer(nn.Module):
         dt, b, c = self.x_proj(x.transpose(1, 2)).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         # dt_proj adds its bias here and the scan adds it again: the published checkpoints were trained so.
         delta = self.dt_proj(dt).transpose(1, 2)
-        y = selective_scan(x, delta, -torch.exp(self.A_log.float()), b.transpose(1, 2), c.transpose(1, 2),
-                           self.D.float(), delta_bias=self.dt_proj.bias.float(), delta_softplus=True,
-                           backend=self.scan_backend)
+        y = selective_scan(x, delta, -torch.exp(self.A_log), b.transpose(1, 2), c.transpose(1, 2), self.D,
+                           delta_bias=self.dt_proj.bias, delta_softplus=True, backend=self.scan_backend)
         return self.out_proj(torch.cat([y, z], dim=1).transpose(1, 2))
 
 

@@ -172,7 +172,8 @@ class MambaVision(nn.Module):
         self.norm_eval = norm_eval
 
         self.patch_embed = PatchEmbed(in_chans, int(settings['in_dim']), dim)
-        drop_path = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        total = sum(depths)
+        drop_path = [drop_path_rate * i / max(total - 1, 1) for i in range(total)]  # linear, 0 to the rate
         self.levels = nn.ModuleList()
         for i in range(4):
             start = sum(depths[:i])

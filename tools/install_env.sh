@@ -54,7 +54,7 @@ find_mmcv_wheel() {
     local tag dir
     tag=$("$PY" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
     for dir in "$MMCV_WHEEL_DIR" "$MMCV_WHEEL_CACHE/torch-$TORCH_TAG"; do
-        ls "$dir"/mmcv-"$MMCV_VERSION"-"$tag"-*.whl 2>/dev/null | head -n 1
+        ls "$dir"/mmcv-"$MMCV_VERSION"-"$tag"-*.whl 2>/dev/null || true
     done | head -n 1
 }
 
