@@ -1,5 +1,5 @@
 """MambaVision backbone for dense prediction: multi-scale features at strides 4, 8, 16 and 32."""
-import logging
+import os
 from typing import Optional, Sequence
 
 import torch
@@ -10,7 +10,6 @@ import torch.utils.checkpoint as checkpoint
 from .checkpoint import load_pretrained
 from .layers import ConvBlock, Downsample, LayerNorm2d, MambaVisionBlock, MambaVisionMixer, PatchEmbed
 
-logger = logging.getLogger(__name__)
 
 # Published ImageNet configurations. window_size holds the classification windows; dense-prediction
 # configs pass their own.
@@ -224,8 +223,15 @@ class MambaVision(nn.Module):
 
     def init_weights(self) -> None:
         """Load the checkpoint named by ``init_cfg`` / ``pretrained`` (if any)."""
-        if self.init_cfg is not None:
-            load_pretrained(self, self.init_cfg['checkpoint'], prefix=self.init_cfg.get('prefix'))
+        if self.init_cfg is None:
+            return
+        path = self.init_cfg['checkpoint']
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f'pretrained MambaVision checkpoint not found: {path}. Download the ImageNet weights '
+                '(see the README, "Pretrained weights") and point the config at them, or train from scratch '
+                'with init_cfg=None (e.g. --cfg-options model.backbone.init_cfg=None).')
+        load_pretrained(self, path, prefix=self.init_cfg.get('prefix'))
 
     def _frozen_modules(self):
         if self.frozen_stages >= 0:

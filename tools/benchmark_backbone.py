@@ -1,0 +1,172 @@
+"""Speed and memory of the selective-scan backends and of the MambaVision backbone built on them.
+
+    python tools/benchmark_backbone.py [--device cpu|cuda] [--arch tiny] [--repeats 3] [--full-reference]
+
+Prints two tables: the scan alone at (B, D, N, L) = (1, 160, 8, 12544) and (64, 160, 8, 196), and the
+backbone's inference and training-step time at 224x224, 512x512 and 1280x800 with each backend. The
+reference backend's backward pass is quadratic in L, so its slow cases are skipped unless
+--full-reference is given (they take many minutes).
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+from mambavision_backbone import MambaVision, mamba_ssm_available, selective_scan  # noqa: E402
+
+SCAN_SHAPES = [(1, 160, 8, 12544), (64, 160, 8, 196)]
+MODEL_CASES = [((224, 224), (8, 8, 14, 7)), ((512, 512), (8, 8, 64, 32)), ((800, 1280), (8, 8, 112, 56))]
+# Cases whose reference-backend timing would take minutes: (what, size) pairs skipped by default.
+SLOW_REFERENCE = {('scan-train', 12544), ('model-train', (800, 1280))}
+
+
+class PeakMemory:
+    """Peak memory of a block of code: CUDA allocator statistics, or the process's RSS high-water mark."""
+
+    def __init__(self, device):
+        self.device = device
+
+    def __enter__(self):
+        if self.device.type == 'cuda':
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.base = torch.cuda.memory_allocated()
+        else:
+            try:
+                with open('/proc/self/clear_refs', 'w') as f:
+                    f.write('5')  # resets VmHWM (Linux)
+                self.base = self._status('VmRSS')
+            except OSError:
+                self.base = None
+        return self
+
+    @staticmethod
+    def _status(field):
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith(field + ':'):
+                    return int(line.split()[1]) * 1024
+        raise OSError(field)
+
+    def __exit__(self, *exc):
+        if self.device.type == 'cuda':
+            torch.cuda.synchronize()
+            self.peak = torch.cuda.max_memory_allocated() - self.base
+        else:
+            self.peak = None if self.base is None else self._status('VmHWM') - self.base
+
+
+def measure(fn, device, repeats):
+    """Median seconds of ``fn`` after one warm-up call, and the peak extra memory of one call."""
+    fn()
+    with PeakMemory(device) as memory:
+        fn()
+    times = []
+    for _ in range(repeats):
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), memory.peak
+
+
+def fmt_mem(nbytes):
+    return 'n/a' if nbytes is None else f'{nbytes / 2 ** 20:.0f} MiB'
+
+
+def scan_inputs(shape, device, requires_grad):
+    batch, channels, state, length = shape
+    g = torch.Generator().manual_seed(0)
+    tensors = dict(u=torch.randn(batch, channels, length, generator=g),
+                   delta=torch.randn(batch, channels, length, generator=g),
+                   A=-torch.rand(channels, state, generator=g) * 4,
+                   B=torch.randn(batch, state, length, generator=g), C=torch.randn(batch, state, length, generator=g),
+                   D=torch.randn(channels, generator=g), delta_bias=torch.randn(channels, generator=g))
+    return {k: v.to(device).requires_grad_(requires_grad) for k, v in tensors.items()}
+
+
+def bench_scan(backend, shape, device, repeats, full_reference):
+    row = [backend, str(shape)]
+    inputs = scan_inputs(shape, device, requires_grad=False)
+
+    def forward():
+        with torch.no_grad():
+            selective_scan(**inputs, delta_softplus=True, backend=backend)
+    seconds, peak = measure(forward, device, repeats)
+    row += [f'{seconds * 1e3:.1f} ms', fmt_mem(peak)]
+    if backend == 'reference' and ('scan-train', shape[3]) in SLOW_REFERENCE and not full_reference:
+        return row + ['skipped', 'skipped']
+    leaves = scan_inputs(shape, device, requires_grad=True)
+
+    def train():
+        selective_scan(**leaves, delta_softplus=True, backend=backend).sum().backward()
+    seconds, peak = measure(train, device, repeats)
+    return row + [f'{seconds * 1e3:.1f} ms', fmt_mem(peak)]
+
+
+def bench_model(arch, backend, size, windows, device, repeats, full_reference):
+    model = MambaVision(arch, window_size=windows, scan_backend=backend).to(device)
+    x = torch.randn(1, 3, *size, device=device)
+    row = [backend, f'{size[1]}x{size[0]}', str(windows)]
+    model.eval()
+
+    def infer():
+        with torch.no_grad():
+            model(x)
+    seconds, _ = measure(infer, device, repeats)
+    row.append(f'{seconds:.3f} s')
+    if backend == 'reference' and ('model-train', size) in SLOW_REFERENCE and not full_reference:
+        return row + ['skipped']
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def train_step():
+        optimizer.zero_grad()
+        sum(out.float().mean() for out in model(x)).backward()
+        optimizer.step()
+    seconds, _ = measure(train_step, device, repeats)
+    return row + [f'{seconds:.3f} s']
+
+
+def print_table(header, rows):
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    line = '| ' + ' | '.join(h.ljust(w) for h, w in zip(header, widths)) + ' |'
+    print(line)
+    print('|' + '|'.join('-' * (w + 2) for w in widths) + '|')
+    for r in rows:
+        print('| ' + ' | '.join(str(c).ljust(w) for c, w in zip(r, widths)) + ' |', flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    parser.add_argument('--arch', default='tiny')
+    parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--full-reference', action='store_true', help='also time the minutes-long reference cases')
+    parser.add_argument('--skip-model', action='store_true', help='only the scan table')
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        parser.error('--device cuda: CUDA is not available')
+    backends = ['torch', 'reference'] + (['cuda'] if mamba_ssm_available() and device.type == 'cuda' else [])
+    print(f'# torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}, '
+          f'backends {backends}, median of {args.repeats} after a warm-up\n', flush=True)
+    rows = [bench_scan(b, s, device, args.repeats, args.full_reference) for s in SCAN_SHAPES for b in backends]
+    print_table(['backend', '(B, D, N, L)', 'forward', 'fwd peak mem', 'fwd+bwd', 'fwd+bwd peak mem'], rows)
+    if args.skip_model:
+        return
+    print(f'\n# MambaVision-{args.arch} backbone, batch 1\n', flush=True)
+    rows = [bench_model(args.arch, b, size, windows, device, args.repeats, args.full_reference)
+            for size, windows in MODEL_CASES for b in backends]
+    print_table(['backend', 'input (WxH)', 'windows', 'inference', 'training step'], rows)
+
+
+if __name__ == '__main__':
+    main()
