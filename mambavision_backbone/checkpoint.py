@@ -27,14 +27,15 @@ def torch_load(path: str) -> object:
     try:
         return torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as safe_error:
-        reason = str(safe_error).strip().splitlines()
+        lines = [line.strip() for line in str(safe_error).splitlines() if line.strip()]
+        reason = next((line for line in lines if 'Unsupported' in line), lines[0] if lines else '')
         try:
             obj = torch.load(path, map_location='cpu', weights_only=False)
         except Exception as exc:
             raise ValueError(f'{path} is not a PyTorch checkpoint ({type(exc).__name__}: {exc})') from exc
         logger.warning('%s holds objects beyond tensors and plain data, so it was fully unpickled '
                        '(weights_only=False); only load checkpoints you trust. Reason: %s',
-                       path, reason[-1] if reason else 'unknown')
+                       path, reason or 'unknown')
         return obj
     except FileNotFoundError:
         raise

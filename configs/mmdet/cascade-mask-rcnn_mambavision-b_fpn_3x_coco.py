@@ -1,0 +1,14 @@
+# Cascade Mask R-CNN + FPN with MambaVision-B on COCO (3x). Published: 52.8 box AP / 45.7 mask AP.
+_base_ = ['./cascade-mask-rcnn_mambavision-t_fpn_3x_coco.py']
+
+# https://huggingface.co/nvidia/MambaVision-B-1K; None trains from scratch.
+pretrained_checkpoint = 'checkpoints/mambavision_base_1k.pth.tar'
+
+model = dict(
+    backbone=dict(
+        arch='base',
+        drop_path_rate=0.5,
+        init_cfg=dict(type='Pretrained', checkpoint=pretrained_checkpoint) if pretrained_checkpoint else None),
+    neck=dict(in_channels=[128, 256, 512, 1024]))
+
+optim_wrapper = dict(optimizer=dict(lr=2e-4))

@@ -1,0 +1,29 @@
+# Cascade Mask R-CNN + FPN with MambaVision-T on COCO: 3x schedule, AdamW, AMP, 8 GPUs x 2 images.
+# Published: 51.1 box AP / 44.3 mask AP. The recipe (4conv1fc GIoU heads with SyncBN, DETR-style
+# multi-scale crop augmentation, 36 epochs with steps at 27 and 33) comes from mmdet's own ConvNeXt config.
+_base_ = ['mmdet::convnext/cascade-mask-rcnn_convnext-t-p4-w7_fpn_4conv1fc-giou_amp-ms-crop-3x_coco.py']
+
+# ImageNet-1K classification checkpoint of the backbone, read once when training starts
+# (https://huggingface.co/nvidia/MambaVision-T-1K). Set to None to train from scratch.
+pretrained_checkpoint = 'checkpoints/mambavision_tiny_1k.pth.tar'
+
+custom_imports = dict(imports=['mmdet_plugin'], allow_failed_imports=False)
+
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='MambaVision',
+        arch='tiny',
+        window_size=(8, 8, 112, 56),
+        drop_path_rate=0.2,
+        out_indices=(0, 1, 2, 3),
+        init_cfg=dict(type='Pretrained', checkpoint=pretrained_checkpoint) if pretrained_checkpoint else None),
+    neck=dict(in_channels=[80, 160, 320, 640]))
+
+optim_wrapper = dict(
+    _delete_=True,
+    type='AmpOptimWrapper',
+    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
+    paramwise_cfg=dict(custom_keys={'norm': dict(decay_mult=0.0)}))
+
+auto_scale_lr = dict(enable=False, base_batch_size=16)

@@ -1,0 +1,41 @@
+import os
+
+import pytest
+import torch
+
+pytest.importorskip('mmdet')
+from mmengine.config import Config  # noqa: E402
+from mmengine.registry import init_default_scope  # noqa: E402
+
+ROOT = os.path.join(os.path.dirname(__file__), '..')
+# Parameters that the published configs build (MAMBAVISION_FACTS.md, section 4).
+PUBLISHED = {'t': 89.20, 's': 107.48, 'b': 154.89}
+LISTINGS = {'t': 'state_dict_mambavision_t_backbone.txt', 'b': 'state_dict_mambavision_b_backbone.txt'}
+
+
+def build(variant):
+    cfg = Config.fromfile(os.path.join(ROOT, f'configs/mmdet/cascade-mask-rcnn_mambavision-{variant}_fpn_3x_coco.py'))
+    init_default_scope('mmdet')
+    from mmdet.registry import MODELS
+    return cfg, MODELS.build(cfg.model)
+
+
+@pytest.mark.parametrize('variant', ['t', 's', 'b'])
+def test_config_builds_the_published_detector(variant):
+    cfg, model = build(variant)
+    assert set(cfg.model.backbone) == {'type', 'arch', 'window_size', 'drop_path_rate', 'out_indices', 'init_cfg'}
+    assert cfg.model.backbone.window_size == (8, 8, 112, 56)
+    assert round(sum(p.numel() for p in model.parameters()) / 1e6, 2) == PUBLISHED[variant]
+    heads = cfg.model.roi_head.bbox_head
+    assert [h.num_shared_convs for h in heads] == [4, 4, 4] and all(h.loss_bbox.type == 'GIoULoss' for h in heads)
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.optimizer.lr == (2e-4 if variant == 'b' else 1e-4)
+    assert cfg.param_scheduler[1].milestones == [27, 33] and cfg.train_cfg.max_epochs == 36
+    if variant in LISTINGS:
+        path = os.path.join(ROOT, '..', 'shared', 'reference', LISTINGS[variant])
+        if os.path.exists(path):
+            listing = {line.split('\t')[0]: line.split('\t')[1].strip() for line in open(path)
+                       if line.strip() and not line.startswith('#')}
+            backbone = {k[len('backbone.'):]: str(tuple(v.shape)) for k, v in model.state_dict().items()
+                        if k.startswith('backbone.')}
+            assert backbone == listing

@@ -1,0 +1,53 @@
+"""Evaluate a trained detector or segmentor (mirrors mmdet 3.x / mmseg 1.x tools/test.py)."""
+import argparse
+import os
+import os.path as osp
+
+from common import add_common_arguments, build_runner, load_config
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a detector or segmentor')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--out', help='dump the predictions to a pickle file (.pkl)')
+    parser.add_argument('--show-dir', help='directory where painted predictions are saved')
+    add_common_arguments(parser)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def add_visualization(cfg, show_dir):
+    """Turn on the visualization hook so that every test image is painted into show_dir."""
+    hooks = cfg.default_hooks
+    if 'visualization' not in hooks:
+        raise RuntimeError('--show-dir needs a visualization hook in default_hooks')
+    hooks.visualization.draw = True
+    hooks.visualization.test_out_dir = osp.abspath(show_dir)
+    if hooks.visualization.type == 'SegVisualizationHook':
+        hooks.visualization.interval = 1
+
+
+def main():
+    args = parse_args()
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint {args.checkpoint} does not exist')
+    cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
+    cfg.load_from = args.checkpoint
+    # A trained model's weights come from the checkpoint: the ImageNet file is never needed here.
+    cfg.model.backbone.pop('init_cfg', None)
+    cfg.model.backbone.pop('pretrained', None)
+    if args.show_dir:
+        add_visualization(cfg, args.show_dir)
+    if args.out:
+        if not args.out.endswith(('.pkl', '.pickle')):
+            raise ValueError('--out must be a .pkl or .pickle file')
+        cfg.test_evaluator = [cfg.test_evaluator, dict(type='DumpResults', out_file_path=args.out)] \
+            if isinstance(cfg.test_evaluator, dict) else [*cfg.test_evaluator,
+                                                          dict(type='DumpResults', out_file_path=args.out)]
+    build_runner(cfg).test()
+
+
+if __name__ == '__main__':
+    main()
