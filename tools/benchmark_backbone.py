@@ -61,8 +61,7 @@ class PeakMemory:
 
 
 def measure(fn, device, repeats):
-    """Median seconds of ``fn`` after one warm-up call, and the peak extra memory of one call."""
-    fn()
+    """Median seconds of ``fn`` over ``repeats`` calls, after a warm-up call that gives the peak memory."""
     with PeakMemory(device) as memory:
         fn()
     times = []
