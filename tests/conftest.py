@@ -1,3 +1,5 @@
+import logging
+
 import pytest
 
 
@@ -7,3 +9,24 @@ def pytest_sessionfinish(session, exitstatus):
     if reporter is not None and exitstatus == 0 and not reporter.stats.get('passed'):
         reporter.write_line('no test passed: failing the run', red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def package_logs():
+    """Messages logged by mambavision_backbone during the test (whether or not a plugin routes them)."""
+    logger = logging.getLogger('mambavision_backbone')
+    handler, level = _ListHandler(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield handler.messages
+    logger.removeHandler(handler)
+    logger.setLevel(level)

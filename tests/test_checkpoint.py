@@ -1,5 +1,4 @@
 import argparse
-import logging
 
 import pytest
 import torch
@@ -48,18 +47,17 @@ def mm_checkpoint(model, path):
     (huggingface_safetensors, 'model.safetensors', True),
     (mm_checkpoint, 'cascade_mask_rcnn.pth', True),
 ])
-def test_published_layouts_load(source, tmp_path, caplog, writer, name, outnorms_in_file):
+def test_published_layouts_load(source, tmp_path, package_logs, writer, name, outnorms_in_file):
     path = str(tmp_path / name)
     writer(source, path)
     target = MambaVision('tiny', init_cfg=dict(type='Pretrained', checkpoint=path))
-    with caplog.at_level(logging.INFO, logger='mambavision_backbone'):
-        target.init_weights()
+    target.init_weights()
     expected = source.state_dict()
     for key, value in target.state_dict().items():
         if key.startswith('outnorm') and not outnorms_in_file:
             continue
         assert torch.equal(value, expected[key]), key
-    summary = [r.getMessage() for r in caplog.records if r.getMessage().startswith('loaded ')]
+    summary = [m for m in package_logs if m.startswith('loaded ')]
     assert len(summary) == 1
     if outnorms_in_file:
         assert summary[0].startswith('loaded 253/253 backbone tensors') and 'missing: none; unexpected: none' in summary[0]
@@ -67,12 +65,11 @@ def test_published_layouts_load(source, tmp_path, caplog, writer, name, outnorms
         assert summary[0].startswith('loaded 245/253') and "'outnorm0.weight'" in summary[0]
 
 
-def test_fully_unpickled_file_is_announced(source, tmp_path, caplog):
+def test_fully_unpickled_file_is_announced(source, tmp_path, package_logs):
     path = str(tmp_path / 'cls.pth.tar')
     published_classification(source, path)  # holds an argparse.Namespace: not loadable with weights_only
-    with caplog.at_level(logging.WARNING, logger='mambavision_backbone'):
-        load_pretrained(MambaVision('tiny'), path)
-    assert any('fully unpickled' in r.getMessage() for r in caplog.records)
+    load_pretrained(MambaVision('tiny'), path)
+    assert any('fully unpickled' in m and 'Namespace' in m for m in package_logs), package_logs
 
 
 def test_shape_mismatch_names_key_and_shapes(source, tmp_path):

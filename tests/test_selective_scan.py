@@ -1,5 +1,3 @@
-import logging
-
 import pytest
 import torch
 
@@ -82,7 +80,7 @@ def test_half_inputs_are_computed_in_float32_and_returned_in_input_dtype():
     torch.testing.assert_close(y16.float(), y32, rtol=0.05, atol=0.1)
 
 
-def test_backend_choice_argument_environment_and_errors(monkeypatch, caplog):
+def test_backend_choice_argument_environment_and_errors(monkeypatch):
     device = torch.device('cpu')
     monkeypatch.delenv(scan_module.ENV_VAR, raising=False)
     assert scan_module.resolve_backend(None, device) == 'torch'
@@ -98,14 +96,12 @@ def test_backend_choice_argument_environment_and_errors(monkeypatch, caplog):
         scan_module.resolve_backend('cuda', device)
 
 
-def test_choice_is_logged_once(monkeypatch, caplog):
+def test_choice_is_logged_once(monkeypatch, package_logs):
     monkeypatch.setattr(scan_module, '_logged_choices', set())
     inputs = make_inputs(1, 2, 2, 3)
-    with caplog.at_level(logging.INFO, logger='mambavision_backbone'):
-        for _ in range(3):
-            selective_scan(**inputs, backend='torch')
-    messages = [r.getMessage() for r in caplog.records if 'selective scan' in r.getMessage()]
-    assert messages == ["selective scan: using the 'torch' backend on cpu (requested: 'torch')"]
+    for _ in range(3):
+        selective_scan(**inputs, backend='torch')
+    assert package_logs == ["selective scan: using the 'torch' backend on cpu (requested: 'torch')"]
 
 
 def test_shape_errors():

@@ -134,13 +134,16 @@ def bench_model(arch, backend, size, windows, device, repeats, full_reference):
     return row + [f'{seconds:.3f} s']
 
 
-def print_table(header, rows):
-    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
-    line = '| ' + ' | '.join(h.ljust(w) for h, w in zip(header, widths)) + ' |'
-    print(line)
-    print('|' + '|'.join('-' * (w + 2) for w in widths) + '|')
-    for r in rows:
-        print('| ' + ' | '.join(str(c).ljust(w) for c, w in zip(r, widths)) + ' |', flush=True)
+class Table:
+    """A Markdown table printed row by row, as the measurements come in."""
+
+    def __init__(self, header, widths):
+        self.widths = widths
+        self.row(header)
+        print('|' + '|'.join('-' * (w + 2) for w in widths) + '|', flush=True)
+
+    def row(self, cells):
+        print('| ' + ' | '.join(str(c).ljust(w) for c, w in zip(cells, self.widths)) + ' |', flush=True)
 
 
 def main():
@@ -157,14 +160,18 @@ def main():
     backends = ['torch', 'reference'] + (['cuda'] if mamba_ssm_available() and device.type == 'cuda' else [])
     print(f'# torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}, '
           f'backends {backends}, median of {args.repeats} after a warm-up\n', flush=True)
-    rows = [bench_scan(b, s, device, args.repeats, args.full_reference) for s in SCAN_SHAPES for b in backends]
-    print_table(['backend', '(B, D, N, L)', 'forward', 'fwd peak mem', 'fwd+bwd', 'fwd+bwd peak mem'], rows)
+    table = Table(['backend', '(B, D, N, L)', 'forward', 'fwd peak mem', 'fwd+bwd', 'fwd+bwd peak mem'],
+                  [9, 18, 10, 12, 10, 16])
+    for shape in SCAN_SHAPES:
+        for backend in backends:
+            table.row(bench_scan(backend, shape, device, args.repeats, args.full_reference))
     if args.skip_model:
         return
     print(f'\n# MambaVision-{args.arch} backbone, batch 1\n', flush=True)
-    rows = [bench_model(args.arch, b, size, windows, device, args.repeats, args.full_reference)
-            for size, windows in MODEL_CASES for b in backends]
-    print_table(['backend', 'input (WxH)', 'windows', 'inference', 'training step'], rows)
+    table = Table(['backend', 'input (WxH)', 'windows', 'inference', 'training step'], [9, 11, 15, 9, 13])
+    for size, windows in MODEL_CASES:
+        for backend in backends:
+            table.row(bench_model(args.arch, backend, size, windows, device, args.repeats, args.full_reference))
 
 
 if __name__ == '__main__':

@@ -1,8 +1,14 @@
 """Glue shared by tools/train.py and tools/test.py (detection and segmentation alike)."""
+import json
 import os.path as osp
 
+import numpy as np
 import torch
 from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.hooks import Hook
+from mmengine.logging import HistoryBuffer
+from mmengine.model import MMDistributedDataParallel
+from mmengine.registry import MODEL_WRAPPERS
 from mmengine.runner.checkpoint import CheckpointLoader
 
 from mambavision_backbone.checkpoint import torch_load
@@ -22,6 +28,41 @@ def load_local_checkpoint(filename, map_location=None):
     if map_location not in (None, 'cpu'):
         checkpoint = _to_device(checkpoint, map_location)
     return checkpoint
+
+
+class PlainCheckpointHook(Hook):
+    """Store the message hub as plain data, so that the checkpoints load with ``weights_only=True``.
+
+    mmengine pickles HistoryBuffer objects and numpy scalars into every checkpoint; this hook writes
+    them as dicts, lists and floats and turns them back when a checkpoint is loaded (resume).
+    """
+
+    priority = 'VERY_LOW'
+    _TAG = '__history_buffer__'
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        hub = checkpoint.get('message_hub')
+        if hub:
+            hub['log_scalars'] = {k: {self._TAG: True, 'max_length': v.max_length,
+                                      'log': v._log_history.tolist(), 'count': v._count_history.tolist()}
+                                  for k, v in hub['log_scalars'].items()}
+            hub['runtime_info'] = {k: v.item() if isinstance(v, np.generic) else v
+                                   for k, v in hub['runtime_info'].items()}
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        scalars = checkpoint.get('message_hub', {}).get('log_scalars', {})
+        for key, value in scalars.items():
+            if isinstance(value, dict) and value.get(self._TAG):
+                scalars[key] = HistoryBuffer(value['log'], value['count'], value['max_length'])
+
+
+@MODEL_WRAPPERS.register_module(force=True)
+class CPUDistributedDataParallel(MMDistributedDataParallel):
+    """MMDistributedDataParallel for CPU processes (gloo): the runner passes CUDA device ids, which DDP
+    refuses for a module on the CPU."""
+
+    def __init__(self, module, device_ids=None, **kwargs):
+        super().__init__(module=module, device_ids=None, **kwargs)
 
 
 def _to_device(obj, device):
@@ -63,9 +104,22 @@ def adapt_to_machine(cfg: Config) -> list:
         for key in ('loss_scale', 'dtype'):
             optim_wrapper.pop(key, None)
         messages.append('no CUDA device: automatic mixed precision is switched off (OptimWrapper)')
-    env_cfg = cfg.setdefault('env_cfg', ConfigDict())
-    env_cfg.setdefault('dist_cfg', ConfigDict())['backend'] = 'gloo'
+    if cfg.get('launcher', 'none') != 'none':
+        env_cfg = cfg.setdefault('env_cfg', ConfigDict())
+        env_cfg.setdefault('dist_cfg', ConfigDict())['backend'] = 'gloo'
+        wrapper = cfg.get('model_wrapper_cfg') or ConfigDict(broadcast_buffers=False,
+                                                              find_unused_parameters=cfg.get('find_unused_parameters', False))
+        wrapper['type'] = 'CPUDistributedDataParallel'
+        cfg.model_wrapper_cfg = wrapper
+        messages.append('no CUDA device: distributed processes run on the CPU with the gloo backend')
     return messages
+
+
+def init_cpu_distributed(cfg: Config) -> None:
+    """Start the gloo process group for a launched CPU run (mmengine's own start-up calls CUDA)."""
+    import torch.distributed as dist
+    if cfg.get('launcher', 'none') == 'pytorch' and not torch.cuda.is_available() and not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
 
 
 def load_config(path: str, cfg_options, launcher: str, work_dir) -> Config:
@@ -97,7 +151,51 @@ def build_runner(cfg: Config):
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
     messages = adapt_to_machine(cfg)
+    init_cpu_distributed(cfg)
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if cfg.get(key):
+            check_coco_dataset(cfg[key].dataset)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    runner.register_hook(PlainCheckpointHook())
     for message in messages:
         runner.logger.info(message)
     return runner
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be used as configured; the message names the file."""
+
+
+def check_coco_dataset(dataset: dict) -> None:
+    """Fail early, naming the file, on a COCO dataset whose annotations or images are unusable.
+
+    mmdet would otherwise fail deep inside a data-loader worker (missing image) or silently drop
+    annotations of categories that the metainfo does not list.
+    """
+    if dataset.get('type') != 'CocoDataset':
+        return
+    root = dataset.get('data_root') or ''
+    ann_file = osp.join(root, dataset['ann_file'])
+    if not osp.isfile(ann_file):
+        raise DatasetError(f'annotation file {ann_file} does not exist')
+    try:
+        with open(ann_file) as f:
+            coco = json.load(f)
+        images, categories = coco['images'], coco['categories']
+        category_names = {c['id']: c['name'] for c in categories}
+        used = {category_names[a['category_id']] for a in coco.get('annotations', [])}
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DatasetError(f'annotation file {ann_file} is not valid JSON: {exc}') from exc
+    except (KeyError, TypeError) as exc:
+        raise DatasetError(f'annotation file {ann_file} is not in COCO format (missing or bad {exc})') from exc
+    classes = (dataset.get('metainfo') or {}).get('classes')
+    if classes is not None:
+        unknown = sorted(used - set(classes))
+        if unknown:
+            raise DatasetError(f'{ann_file} has annotations of categories {unknown} that are not in the '
+                               f"dataset's metainfo classes {tuple(classes)}")
+    image_dir = osp.join(root, (dataset.get('data_prefix') or {}).get('img', ''))
+    missing = [im['file_name'] for im in images if not osp.isfile(osp.join(image_dir, im['file_name']))]
+    if missing:
+        raise DatasetError(f'{len(missing)} image(s) listed in {ann_file} are missing from {image_dir}, e.g. '
+                           f'{osp.join(image_dir, missing[0])}')

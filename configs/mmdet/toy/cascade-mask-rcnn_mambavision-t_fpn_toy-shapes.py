@@ -1,13 +1,34 @@
 # MambaVision-T Cascade Mask R-CNN on the generated shapes dataset (tools/generate_coco.py), for the demo
-# and the tests: CPU-sized inputs (320x256) and windows (8, 8, 14, 7), no ImageNet weights, a short schedule.
-# The heads keep their 80 COCO outputs; the dataset uses the first three.
+# and the tests: CPU-sized inputs (320x256) and windows (8, 8, 14, 7), no ImageNet weights, three classes,
+# a short schedule.
 _base_ = ['../cascade-mask-rcnn_mambavision-t_fpn_3x_coco.py']
 
 data_root = 'data/toy_coco/'
 metainfo = dict(classes=('rectangle', 'ellipse', 'triangle'), palette=[(220, 60, 60), (60, 200, 60), (60, 90, 230)])
 image_scale = (320, 256)
 
-model = dict(backbone=dict(window_size=(8, 8, 14, 7), drop_path_rate=0.1, init_cfg=None))
+# Fewer proposals and sampled RoIs than on COCO keep a CPU iteration short.
+num_classes = len(metainfo['classes'])
+model = dict(
+    backbone=dict(window_size=(8, 8, 14, 7), drop_path_rate=0.1, init_cfg=None),
+    roi_head=dict(
+        bbox_head=[dict(type='ConvFCBBoxHead', num_shared_convs=4, num_shared_fcs=1, in_channels=256,
+                        conv_out_channels=256, fc_out_channels=1024, roi_feat_size=7, num_classes=num_classes,
+                        bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4, target_stds=stds),
+                        reg_class_agnostic=False, reg_decoded_bbox=True,
+                        norm_cfg=dict(type='SyncBN', requires_grad=True),
+                        loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
+                        loss_bbox=dict(type='GIoULoss', loss_weight=10.0))
+                   for stds in ([0.1, 0.1, 0.2, 0.2], [0.05, 0.05, 0.1, 0.1], [0.033, 0.033, 0.067, 0.067])],
+        mask_head=dict(num_classes=num_classes)),
+    train_cfg=dict(
+        rpn_proposal=dict(nms_pre=300, max_per_img=300),
+        rcnn=[dict(assigner=dict(type='MaxIoUAssigner', pos_iou_thr=iou, neg_iou_thr=iou, min_pos_iou=iou,
+                                 match_low_quality=False, ignore_iof_thr=-1),
+                   sampler=dict(type='RandomSampler', num=64, pos_fraction=0.25, neg_pos_ub=-1,
+                                add_gt_as_proposals=True),
+                   mask_size=28, pos_weight=-1, debug=False) for iou in (0.5, 0.6, 0.7)]),
+    test_cfg=dict(rpn=dict(nms_pre=300, max_per_img=100), rcnn=dict(max_per_img=20)))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
