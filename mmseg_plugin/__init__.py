@@ -9,6 +9,10 @@ from mmengine.logging import print_log
 
 from mambavision_backbone import MambaVision, route_logs_to
 
+from .transforms import CheckSegLabels
+
+__all__ = ['CheckSegLabels']
+
 MODELS.register_module('MambaVision', module=MambaVision, force=True)
 MODELS.register_module('MM_mamba_vision', module=MambaVision, force=True)
 route_logs_to(lambda message, level: print_log(message, logger='current', level=level))

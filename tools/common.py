@@ -1,5 +1,6 @@
 """Glue shared by tools/train.py and tools/test.py (detection and segmentation alike)."""
 import json
+import os
 import os.path as osp
 
 import numpy as np
@@ -155,6 +156,7 @@ def build_runner(cfg: Config):
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         if cfg.get(key):
             check_coco_dataset(cfg[key].dataset)
+            check_seg_dataset(cfg[key].dataset)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     runner.register_hook(PlainCheckpointHook())
     for message in messages:
@@ -199,3 +201,35 @@ def check_coco_dataset(dataset: dict) -> None:
     if missing:
         raise DatasetError(f'{len(missing)} image(s) listed in {ann_file} are missing from {image_dir}, e.g. '
                            f'{osp.join(image_dir, missing[0])}')
+
+
+def _seg_num_classes(dataset: dict) -> int:
+    classes = (dataset.get('metainfo') or {}).get('classes')
+    if classes is None:
+        from mmseg.registry import DATASETS
+        classes = DATASETS.get(dataset['type']).METAINFO['classes']
+    return len(classes)
+
+
+def check_seg_dataset(dataset: dict) -> None:
+    """For a segmentation dataset (images and maps in two folders): every image needs its annotation,
+    and every loaded map is checked for labels outside the classes (a CheckSegLabels step is added
+    to the pipeline after LoadAnnotations)."""
+    prefix = dataset.get('data_prefix') or {}
+    if 'seg_map_path' not in prefix or dataset.get('ann_file'):
+        return
+    root = dataset.get('data_root') or ''
+    img_dir, ann_dir = osp.join(root, prefix.get('img_path', '')), osp.join(root, prefix['seg_map_path'])
+    img_suffix, seg_suffix = dataset.get('img_suffix', '.jpg'), dataset.get('seg_map_suffix', '.png')
+    if not osp.isdir(img_dir):
+        raise DatasetError(f'image folder {img_dir} does not exist')
+    images = sorted(f for f in os.listdir(img_dir) if f.endswith(img_suffix))
+    missing = [f for f in images if not osp.isfile(osp.join(ann_dir, f[:-len(img_suffix)] + seg_suffix))]
+    if missing:
+        first = missing[0][:-len(img_suffix)] + seg_suffix
+        raise DatasetError(f'{len(missing)} image(s) in {img_dir} have no annotation in {ann_dir}, e.g. '
+                           f'{osp.join(img_dir, missing[0])} (expected {osp.join(ann_dir, first)})')
+    pipeline = dataset.get('pipeline') or []
+    loads = [i for i, t in enumerate(pipeline) if t.get('type') == 'LoadAnnotations']
+    if loads and not any(t.get('type') == 'CheckSegLabels' for t in pipeline):
+        pipeline.insert(loads[0] + 1, dict(type='CheckSegLabels', num_classes=_seg_num_classes(dataset)))

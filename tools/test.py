@@ -20,13 +20,15 @@ def parse_args():
 
 def add_visualization(cfg, show_dir):
     """Turn on the visualization hook so that every test image is painted into show_dir."""
-    hooks = cfg.default_hooks
-    if 'visualization' not in hooks:
+    hook = cfg.default_hooks.get('visualization')
+    if hook is None:
         raise RuntimeError('--show-dir needs a visualization hook in default_hooks')
-    hooks.visualization.draw = True
-    hooks.visualization.test_out_dir = osp.abspath(show_dir)
-    if hooks.visualization.type == 'SegVisualizationHook':
-        hooks.visualization.interval = 1
+    hook.draw = True
+    if hook.type == 'SegVisualizationHook':  # mmseg paints through the visualizer's save_dir
+        hook.interval = 1
+        cfg.visualizer.save_dir = osp.abspath(show_dir)
+    else:
+        hook.test_out_dir = osp.abspath(show_dir)
 
 
 def main():

@@ -1,0 +1,13 @@
+# UPerNet with MambaVision-B on ADE20K (160k, 512x512, 16 GPUs x 1 image). Published: 49.1 mIoU.
+_base_ = ['./upernet_mambavision-t_160k_ade20k-512x512.py']
+
+# https://huggingface.co/nvidia/MambaVision-B-1K; None trains from scratch.
+pretrained_checkpoint = 'checkpoints/mambavision_base_1k.pth.tar'
+
+model = dict(
+    backbone=dict(
+        arch='base',
+        drop_path_rate=0.4,
+        init_cfg=dict(type='Pretrained', checkpoint=pretrained_checkpoint) if pretrained_checkpoint else None),
+    decode_head=dict(in_channels=[128, 256, 512, 1024]),
+    auxiliary_head=dict(in_channels=512))

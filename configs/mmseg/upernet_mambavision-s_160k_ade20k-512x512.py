@@ -1,0 +1,19 @@
+# UPerNet with MambaVision-S on ADE20K (160k, 512x512, 8 GPUs x 2 images). Published: 48.2 mIoU.
+_base_ = ['./upernet_mambavision-t_160k_ade20k-512x512.py']
+
+# https://huggingface.co/nvidia/MambaVision-S-1K; None trains from scratch.
+pretrained_checkpoint = 'checkpoints/mambavision_small_1k.pth.tar'
+
+model = dict(
+    backbone=dict(
+        arch='small',
+        window_size=(8, 8, 160, 56),
+        drop_path_rate=0.7,
+        init_cfg=dict(type='Pretrained', checkpoint=pretrained_checkpoint) if pretrained_checkpoint else None),
+    decode_head=dict(in_channels=[96, 192, 384, 768]),
+    auxiliary_head=dict(in_channels=384))
+
+optim_wrapper = dict(optimizer=dict(lr=6e-5))
+
+# 8 GPUs x 2 images
+train_dataloader = dict(batch_size=2)
