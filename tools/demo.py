@@ -4,8 +4,10 @@
 2. Detection: writes a small COCO-format dataset of shapes (data/toy_coco), trains the MambaVision-T
    Cascade Mask R-CNN on it briefly with tools/train.py, evaluates it with tools/test.py (COCO bbox and
    segm tables) and paints the predictions into demo_output/detection/.
+3. Segmentation: the same for UPerNet on an ADE20K-layout dataset (data/toy_ade): mIoU, mAcc, aAcc and
+   the per-class table, with colour-blended predictions in demo_output/segmentation/.
 
-    python tools/demo.py [--det-epochs 12] [--skip-detection]
+    python tools/demo.py [--det-epochs 10] [--seg-iters 30] [--skip-detection] [--skip-segmentation]
 """
 import argparse
 import os
@@ -20,6 +22,7 @@ sys.path.insert(0, ROOT)
 from mambavision_backbone import MambaVision, resolve_backend  # noqa: E402
 
 DET_CONFIG = 'configs/mmdet/toy/cascade-mask-rcnn_mambavision-t_fpn_toy-shapes.py'
+SEG_CONFIG = 'configs/mmseg/toy/upernet_mambavision-t_toy-shapes-256x256.py'
 
 
 def backbone_demo():
@@ -54,14 +57,32 @@ def detection_demo(epochs):
     print(f'\npredicted boxes and masks painted beside the ground truth in {painted}', flush=True)
 
 
+def segmentation_demo(iters):
+    work_dir = 'work_dirs/demo_segmentation'
+    run('generating the ADE20K-layout shapes dataset', ['tools/generate_ade20k.py', 'data/toy_ade'])
+    run(f'training MambaVision-T UPerNet for {iters} iterations on CPU',
+        ['tools/train.py', SEG_CONFIG, '--work-dir', work_dir, '--cfg-options', f'train_cfg.max_iters={iters}',
+         f'train_cfg.val_interval={iters}', f'default_hooks.checkpoint.interval={iters}',
+         f'param_scheduler.1.end={iters}'])
+    painted = os.path.join(ROOT, 'demo_output/segmentation')
+    run('evaluating with tools/test.py (mIoU, mAcc, aAcc, per-class IoU)',
+        ['tools/test.py', SEG_CONFIG, f'{work_dir}/iter_{iters}.pth', '--work-dir', f'{work_dir}/test',
+         '--show-dir', painted])
+    print(f'\npredictions blended over the images (beside the ground truth) in {painted}', flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--det-epochs', type=int, default=12)
+    parser.add_argument('--det-epochs', type=int, default=10)
+    parser.add_argument('--seg-iters', type=int, default=30)
     parser.add_argument('--skip-detection', action='store_true')
+    parser.add_argument('--skip-segmentation', action='store_true')
     args = parser.parse_args()
     backbone_demo()
     if not args.skip_detection:
         detection_demo(args.det_epochs)
+    if not args.skip_segmentation:
+        segmentation_demo(args.seg_iters)
 
 
 if __name__ == '__main__':
