@@ -1,0 +1,51 @@
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+pytest.importorskip('mmseg')
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
+sys.path.insert(0, os.path.join(ROOT, 'tools'))
+import get_flops  # noqa: E402
+
+from mambavision_backbone import MambaVision  # noqa: E402
+
+
+def test_attention_on_cpu_is_counted():
+    q = torch.randn(2, 4, 49, 16)
+    with FlopCounterMode(display=False) as counter:
+        F.scaled_dot_product_attention(q, q, q)
+    assert counter.get_total_flops() / 2 == 2 * 2 * 4 * 49 * 49 * 16  # QK^T and AV, in multiply-adds
+
+
+def test_scan_is_counted_by_convention_and_still_computed():
+    model = MambaVision('tiny', window_size=(8, 8, 4, 2)).eval()
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        expected = model(x)
+    tally = {'scan': 0}
+    with torch.no_grad(), get_flops.counted_scan(tally), FlopCounterMode(display=False):
+        outputs = model(x)
+    for out, ref in zip(outputs, expected):
+        torch.testing.assert_close(out, ref)
+    # Stage 3: 4x6 map, 4x4 windows -> 4x8 padded: 2 windows of 16 tokens, D = 160, 4 mixer blocks.
+    # Stage 4: 2x3 map, 2x2 windows -> 2x4 padded: 2 windows of 4 tokens, D = 320, 2 mixer blocks.
+    stage3 = 4 * (9 * 2 * 16 * 160 * 8 + 2 * 160 * 16)
+    stage4 = 2 * (9 * 2 * 4 * 320 * 8 + 2 * 320 * 4)
+    assert tally['scan'] == stage3 + stage4
+
+
+def test_cli_prints_params_and_both_counts():
+    config = os.path.join(ROOT, 'configs/mmseg/toy/upernet_mambavision-t_toy-shapes-256x256.py')
+    result = subprocess.run([sys.executable, os.path.join(ROOT, 'tools/get_flops.py'), config, '--shape', '128', '160'],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'params:   62.41 M (backbone 31.15 M)' in result.stdout
+    ours = float(re.search(r'FLOPs: +([0-9.]+) G', result.stdout).group(1))
+    stock = float(re.search(r'mmengine: ([0-9.]+) G', result.stdout).group(1))
+    assert ours > stock > 0
