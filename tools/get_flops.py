@@ -12,6 +12,7 @@ Normalisation and activations are not counted. The second figure is mmengine's s
 """
 import argparse
 import contextlib
+import copy
 import os.path as osp
 
 import torch
@@ -49,7 +50,8 @@ def counted_scan(tally):
 
 
 def build(config, height, width):
-    cfg = Config.fromfile(config)
+    """(scope, model in eval mode, a random image batch of one, its data samples) from a config or its path."""
+    cfg = copy.deepcopy(config) if isinstance(config, Config) else Config.fromfile(config)
     scope = cfg.get('default_scope', 'mmdet')
     for key in ('init_cfg', 'pretrained'):
         cfg.model.backbone.pop(key, None)

@@ -49,3 +49,17 @@ def test_cli_prints_params_and_both_counts():
     ours = float(re.search(r'FLOPs: +([0-9.]+) G', result.stdout).group(1))
     stock = float(re.search(r'mmengine: ([0-9.]+) G', result.stdout).group(1))
     assert ours > stock > 0
+
+
+def test_benchmark_measures_model_and_counterparts():
+    config = os.path.join(ROOT, 'configs/mmseg/toy/upernet_mambavision-t_toy-shapes-256x256.py')
+    result = subprocess.run([sys.executable, os.path.join(ROOT, 'tools/benchmark.py'), config, '--shape', '64', '96',
+                             '--repeats', '1', '--compare'], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = {line.split('|')[1].strip(): line for line in result.stdout.splitlines()
+            if line.startswith('| ') and 'img/s' not in line}
+    assert set(rows) == {'MambaVision', 'Swin-T', 'ResNet-50'}
+    assert '| 62.4 M ' in rows['MambaVision']
+    for line in rows.values():
+        cells = [c.strip() for c in line.split('|')[1:-1]]
+        assert float(cells[2]) > 0 and float(cells[4]) > 0

@@ -1,0 +1,82 @@
+"""Inference throughput and peak memory of a detector or segmentor config, backbone alone and whole model.
+
+    python tools/benchmark.py CONFIG [--device cpu|cuda] [--batch 1] [--shape H W] [--repeats 5] [--compare]
+
+The whole model runs its predict step (heads and post-processing, no data pipeline) on random images of
+the given size (default 800x1280 for detection, 512x512 for segmentation). Times are medians of
+--repeats runs after one warm-up run, which also gives the peak memory. --compare puts the same
+detector/segmentor with mmdet's/mmseg's Swin-T and ResNet-50 backbones through the same measurement.
+"""
+import argparse
+import copy
+
+import torch
+
+from benchmark_backbone import Table, fmt_mem, measure
+from get_flops import build
+
+# Backbones swapped in by --compare, with the channels of their four outputs.
+COUNTERPARTS = {
+    'Swin-T': (dict(type='SwinTransformer', embed_dims=96, depths=[2, 2, 6, 2], num_heads=[3, 6, 12, 24],
+                    window_size=7, mlp_ratio=4, qkv_bias=True, drop_path_rate=0.2, patch_norm=True,
+                    out_indices=(0, 1, 2, 3)), [96, 192, 384, 768]),
+    'ResNet-50': (dict(type='ResNet', depth=50, num_stages=4, out_indices=(0, 1, 2, 3), frozen_stages=1,
+                       norm_cfg=dict(type='BN', requires_grad=True), norm_eval=True, style='pytorch'),
+                  [256, 512, 1024, 2048]),
+}
+
+
+def swap_backbone(cfg, backbone, channels):
+    """The same model with another backbone (its neck/decode head fed the new channels)."""
+    cfg = copy.deepcopy(cfg)
+    cfg.model.backbone = backbone
+    if 'neck' in cfg.model:
+        cfg.model.neck.in_channels = channels
+    else:
+        cfg.model.decode_head.in_channels = channels
+        if 'auxiliary_head' in cfg.model:
+            cfg.model.auxiliary_head.in_channels = channels[2]
+    return cfg
+
+
+def bench(name, cfg, args, device, table):
+    _, model, inputs, samples = build(cfg, *args.shape)
+    model = model.to(device)
+    inputs = inputs.to(device).expand(args.batch, -1, -1, -1).contiguous()
+    samples = samples * args.batch
+    cells = [name, f'{sum(p.numel() for p in model.parameters()) / 1e6:.1f} M']
+    with torch.no_grad():
+        for fn in (lambda: model.backbone(inputs), lambda: model.predict(inputs, samples)):
+            seconds, peak = measure(fn, device, args.repeats)
+            cells += [f'{args.batch / seconds:.2f}', fmt_mem(peak)]
+    table.row(cells)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('config')
+    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    parser.add_argument('--batch', type=int, default=1)
+    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'))
+    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--compare', action='store_true', help='also Swin-T and ResNet-50 in the same model')
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        parser.error('--device cuda: CUDA is not available')
+    from mmengine.config import Config
+    cfg = Config.fromfile(args.config)
+    detection = cfg.get('default_scope', 'mmdet') == 'mmdet'
+    args.shape = tuple(args.shape or ((800, 1280) if detection else (512, 512)))
+    print(f'# {args.config}\n# {args.shape[0]}x{args.shape[1]} (HxW), batch {args.batch}, device {device}, '
+          f'torch {torch.__version__}, {torch.get_num_threads()} threads; median of {args.repeats}\n', flush=True)
+    table = Table(['backbone', 'params', 'backbone img/s', 'backbone peak mem', 'model img/s', 'model peak mem'],
+                  [11, 8, 14, 17, 11, 14])
+    bench('MambaVision', cfg, args, device, table)
+    if args.compare:
+        for name, (backbone, channels) in COUNTERPARTS.items():
+            bench(name, swap_backbone(cfg, backbone, channels), args, device, table)
+
+
+if __name__ == '__main__':
+    main()
