@@ -70,11 +70,21 @@ def build(config, height, width):
     return scope, model, torch.randn(1, 3, height, width), [sample]
 
 
-def count_ours(model, inputs, samples):
+def count_macs(fn, *args):
+    """(multiply-adds of fn(*args) with the scan counted by convention, of which the scan, the output)."""
     tally = {'scan': 0}
     with torch.no_grad(), counted_scan(tally), FlopCounterMode(display=False) as counter:
-        model._forward(inputs, samples)
-    return counter.get_total_flops() / 2 + tally['scan'], tally['scan']  # the counter counts 2 per MAC
+        out = fn(*args)
+    return counter.get_total_flops() / 2 + tally['scan'], tally['scan'], out  # the counter counts 2 per MAC
+
+
+def count_ours(model, inputs, samples):
+    """(total MACs, scan MACs, MACs of the backbone, the neck (if any) and the heads)."""
+    total, scan, _ = count_macs(model._forward, inputs, samples)
+    backbone, _, feats = count_macs(model.backbone, inputs)
+    neck = count_macs(model.neck, feats)[0] if getattr(model, 'with_neck', False) else 0
+    parts = {'backbone': backbone, 'neck': neck, 'heads': total - backbone - neck}
+    return total, scan, parts
 
 
 def count_stock(model, inputs, samples):
@@ -102,11 +112,12 @@ def main():
     scope, model, inputs, samples = build(args.config, height, width)
     params = sum(p.numel() for p in model.parameters())
     backbone = sum(p.numel() for p in model.backbone.parameters())
-    total, scan = count_ours(model, inputs, samples)
+    total, scan, parts = count_ours(model, inputs, samples)
     print(f'config:   {args.config}')
     print(f'input:    {height}x{width} (HxW), batch 1')
     print(f'params:   {params / 1e6:.2f} M (backbone {backbone / 1e6:.2f} M)')
     print(f'FLOPs:    {total / 1e9:.1f} G multiply-adds (selective scan {scan / 1e9:.2f} G by 9BLDN + BDL)')
+    print('parts:    ' + ', '.join(f'{name} {macs / 1e9:.1f} G' for name, macs in parts.items() if macs))
     if not args.skip_stock:
         print(f"mmengine: {count_stock(model, inputs, samples) / 1e9:.1f} G (stock counter: no attention "
               'matmuls, no scan)')
