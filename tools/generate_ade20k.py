@@ -7,13 +7,12 @@ Annotations follow ADE20K: 0 is "other" (ignored after reduce_zero_label), 1..3 
 rectangle, ellipse and triangle. Image sizes vary (and are not multiples of 32) so that testing sees
 feature maps that are not multiples of the backbone's windows.
 """
-import argparse
 import os
 
 import cv2
 import numpy as np
 
-from generate_coco import CATEGORIES, COLOURS, shape_polygon
+from generate_coco import CATEGORIES, COLOURS, dataset_parser, shape_polygon
 
 
 def make_split(out_dir, split, count, rng):
@@ -42,12 +41,7 @@ def generate(out_dir, train=8, val=4, seed=0):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('out_dir')
-    parser.add_argument('--train', type=int, default=8)
-    parser.add_argument('--val', type=int, default=4)
-    parser.add_argument('--seed', type=int, default=0)
-    args = parser.parse_args()
+    args = dataset_parser(__doc__).parse_args()
     generate(args.out_dir, args.train, args.val, args.seed)
     print(f'wrote {args.train} training and {args.val} validation images in the ADE20K layout to {args.out_dir}')
 

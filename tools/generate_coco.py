@@ -70,13 +70,19 @@ def generate(out_dir, train=8, val=4, size=(320, 256), seed=0):
     return out_dir
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def dataset_parser(description):
+    """Command-line arguments shared by the dataset generators: OUT_DIR, --train, --val, --seed."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('out_dir')
-    parser.add_argument('--train', type=int, default=8)
-    parser.add_argument('--val', type=int, default=4)
-    parser.add_argument('--size', type=int, nargs=2, default=(320, 256), metavar=('W', 'H'))
+    parser.add_argument('--train', type=int, default=8, help='number of training images')
+    parser.add_argument('--val', type=int, default=4, help='number of validation images')
     parser.add_argument('--seed', type=int, default=0)
+    return parser
+
+
+def main():
+    parser = dataset_parser(__doc__)
+    parser.add_argument('--size', type=int, nargs=2, default=(320, 256), metavar=('W', 'H'))
     args = parser.parse_args()
     generate(args.out_dir, args.train, args.val, tuple(args.size), args.seed)
     print(f'wrote {args.train} training and {args.val} validation images with COCO annotations to {args.out_dir}')
