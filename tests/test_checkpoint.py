@@ -60,7 +60,8 @@ def test_published_layouts_load(source, tmp_path, package_logs, writer, name, ou
     summary = [m for m in package_logs if m.startswith('loaded ')]
     assert len(summary) == 1
     if outnorms_in_file:
-        assert summary[0].startswith('loaded 253/253 backbone tensors') and 'missing: none; unexpected: none' in summary[0]
+        assert summary[0].startswith('loaded 253/253 backbone tensors')
+        assert 'missing: none; unexpected: none' in summary[0]
     else:
         assert summary[0].startswith('loaded 245/253') and "'outnorm0.weight'" in summary[0]
 

@@ -108,8 +108,8 @@ def adapt_to_machine(cfg: Config) -> list:
     if cfg.get('launcher', 'none') != 'none':
         env_cfg = cfg.setdefault('env_cfg', ConfigDict())
         env_cfg.setdefault('dist_cfg', ConfigDict())['backend'] = 'gloo'
-        wrapper = cfg.get('model_wrapper_cfg') or ConfigDict(broadcast_buffers=False,
-                                                              find_unused_parameters=cfg.get('find_unused_parameters', False))
+        unused = cfg.get('find_unused_parameters', False)
+        wrapper = cfg.get('model_wrapper_cfg') or ConfigDict(broadcast_buffers=False, find_unused_parameters=unused)
         wrapper['type'] = 'CPUDistributedDataParallel'
         cfg.model_wrapper_cfg = wrapper
         messages.append('no CUDA device: distributed processes run on the CPU with the gloo backend')
