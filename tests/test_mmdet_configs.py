@@ -1,7 +1,6 @@
 import os
 
 import pytest
-import torch
 
 pytest.importorskip('mmdet')
 from mmengine.config import Config  # noqa: E402
