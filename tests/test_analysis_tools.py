@@ -51,6 +51,28 @@ def test_cli_prints_params_and_both_counts():
     assert ours > stock > 0
 
 
+def test_detector_heads_are_counted_as_predict_runs_them():
+    # Toy config: test_cfg keeps 100 proposals and 20 detections, 3 classes, 3 cascade stages.
+    config = os.path.join(ROOT, 'configs/mmdet/toy/cascade-mask-rcnn_mambavision-t_fpn_toy-shapes.py')
+    result = subprocess.run([sys.executable, os.path.join(ROOT, 'tools/get_flops.py'), config, '--shape', '128', '160',
+                             '--skip-stock'], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    parts = dict(re.findall(r'([a-z][a-z ]* \(\d+ RoIs\)) ([0-9.]+) G', result.stdout))
+    box = 4 * 7 * 7 * 256 * 256 * 9 + 256 * 7 * 7 * 1024 + 1024 * (3 + 1) + 1024 * 4 * 3  # 4 convs, fc, cls, reg
+    mask = 4 * 14 * 14 * 256 * 256 * 9 + 14 * 14 * 256 * 256 * 4 + 28 * 28 * 256 * 3  # 4 convs, deconv, logits
+    assert float(parts['box heads (100 RoIs)']) == pytest.approx(3 * 100 * box / 1e9, abs=0.05)
+    assert float(parts['mask heads (20 RoIs)']) == pytest.approx(3 * 20 * mask / 1e9, abs=0.05)
+    assert 'mmengine:' not in result.stdout
+
+
+def test_segmentation_flops_default_to_the_test_resize():
+    from mmengine.config import Config
+    config = Config.fromfile(os.path.join(ROOT, 'configs/mmseg/upernet_mambavision-l3-21k_160k_ade20k-640x640.py'))
+    assert get_flops.default_shape(config) == (640, 2560)
+    config = Config.fromfile(os.path.join(ROOT, 'configs/mmseg/upernet_mambavision-t_160k_ade20k-512x512.py'))
+    assert get_flops.default_shape(config) == (512, 2048)
+
+
 def test_benchmark_measures_model_and_counterparts():
     config = os.path.join(ROOT, 'configs/mmseg/toy/upernet_mambavision-t_toy-shapes-256x256.py')
     result = subprocess.run([sys.executable, os.path.join(ROOT, 'tools/benchmark.py'), config, '--shape', '64', '96',

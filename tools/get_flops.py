@@ -2,21 +2,26 @@
 
     python tools/get_flops.py CONFIG [--shape H W] [--skip-stock]
 
-Defaults: 800x1280 (HxW) for detection and 512x2048 for segmentation, the sizes the papers quote.
+Default input (HxW): 800x1280 for detection and, for segmentation, the config's test resize (512x2048,
+640x2560 for the 640x640 ADE20K recipe), the sizes the papers quote.
 FLOPs are multiply-adds (1 MAC = 1 FLOP, the convention of the published tables), counted on one image
-as the model really runs it: windows padded to the window size, RPN proposals as at test time. Counted:
-convolutions and linear layers, attention matmuls (QK^T and AV, 2 * B * heads * N^2 * head_dim), and the
-selective scan by the common convention 9 * B * L * D * N + B * D * L (its einsum is not counted again).
-Normalisation and activations are not counted. The second figure is mmengine's stock counter
-(`get_model_complexity_info`), which sees neither scaled_dot_product_attention nor the scan.
+as the model really runs it at test time: windows padded to the window size; a two-stage detector's box
+heads on test_cfg.rpn.max_per_img proposals and mask heads on test_cfg.rcnn.max_per_img detections; a
+segmentor's decode head (the auxiliary head is not run at test time). Counted: convolutions and linear
+layers, attention matmuls (QK^T and AV, 2 * B * heads * N^2 * head_dim), and the selective scan by the
+common convention 9 * B * L * D * N + B * D * L (its einsum is not counted again). Normalisation,
+activations and RoIAlign are not counted. The last line is mmengine's stock counter
+(`get_model_complexity_info`) on the same forward: it sees no scaled_dot_product_attention and, of the
+scan, only its final einsum (B * L * D * N), but counts normalisation layers.
 """
 import argparse
 import contextlib
 import copy
+import functools
 import os.path as osp
 
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 from torch.utils._python_dispatch import _disable_current_modes
 from torch.utils.flop_counter import FlopCounterMode, register_flop_formula, sdpa_flop_count
@@ -71,26 +76,82 @@ def build(config, height, width):
 
 
 def count_macs(fn, *args):
-    """(multiply-adds of fn(*args) with the scan counted by convention, of which the scan, the output)."""
+    """(output of fn(*args), its multiply-adds by operator kind: 'scan', 'attention', 'other')."""
     tally = {'scan': 0}
     with torch.no_grad(), counted_scan(tally), FlopCounterMode(display=False) as counter:
         out = fn(*args)
-    return counter.get_total_flops() / 2 + tally['scan'], tally['scan'], out  # the counter counts 2 per MAC
+    by_op = counter.get_flop_counts()['Global']  # 2 FLOPs per multiply-add
+    attention = sum(n for op, n in by_op.items() if 'scaled_dot_product' in str(op)) // 2
+    return out, {'scan': tally['scan'], 'attention': attention,
+                 'other': counter.get_total_flops() // 2 - attention}
 
 
-def count_ours(model, inputs, samples):
-    """(total MACs, scan MACs, MACs of the backbone, the neck (if any) and the heads)."""
-    total, scan, _ = count_macs(model._forward, inputs, samples)
-    backbone, _, feats = count_macs(model.backbone, inputs)
-    neck = count_macs(model.neck, feats)[0] if getattr(model, 'with_neck', False) else 0
-    parts = {'backbone': backbone, 'neck': neck, 'heads': total - backbone - neck}
-    return total, scan, parts
+def random_rois(num, height, width):
+    """`num` RoIs of image 0 (rows: 0, x1, y1, x2, y2): random boxes inside a height x width image."""
+    generator = torch.Generator().manual_seed(0)
+    size = torch.tensor([width, height])
+    corner = torch.rand(num, 2, generator=generator) * size * 0.7
+    extent = (torch.rand(num, 2, generator=generator) * 0.25 + 0.05) * size
+    return torch.cat([torch.zeros(num, 1), corner, corner + extent], dim=1)
 
 
-def count_stock(model, inputs, samples):
+def stage_forwards(roi_head, name):
+    """The per-stage `_bbox_forward`/`_mask_forward` of a cascade RoI head (one stage for a standard one)."""
+    forward = getattr(roi_head, name)
+    stages = getattr(roi_head, 'num_stages', None)
+    return [forward] if stages is None else [functools.partial(forward, stage) for stage in range(stages)]
+
+
+def run_inference(model, inputs, part=lambda name, fn, *args: fn(*args)):
+    """The test-time forward of a segmentor or detector without post-processing, part by part.
+
+    ``part(name, fn, *args)`` runs ``fn(*args)`` and may count it. A two-stage detector runs its box heads on
+    ``test_cfg.rpn.max_per_img`` proposals and its mask heads on ``test_cfg.rcnn.max_per_img`` detections,
+    the most its predict step computes (as mmdet 2.x's FLOP tool did; mmdet 3.x's tensor mode instead runs
+    the mask heads on every proposal).
+    """
+    feats = part('backbone', model.backbone, inputs)
+    if getattr(model, 'with_neck', False):
+        feats = part('neck', model.neck, feats)
+    if hasattr(model, 'decode_head'):
+        return part('decode head', model.decode_head, feats)
+    if not (getattr(model, 'with_rpn', False) and getattr(model, 'with_roi_head', False)):
+        if hasattr(model, 'bbox_head'):
+            return part('head', model.bbox_head, feats)
+        raise ValueError(f'{type(model).__name__}: only segmentors, two-stage and single-stage detectors '
+                         'are supported')
+    outputs = part('rpn head', model.rpn_head, feats)
+    roi_head = model.roi_head
+    rois = random_rois(model.test_cfg.rpn.max_per_img, *inputs.shape[-2:])
+    for forward in stage_forwards(roi_head, '_bbox_forward'):
+        outputs += tuple(part(f'box heads ({len(rois)} RoIs)', forward, feats, rois).values())
+    if roi_head.with_mask:
+        mask_rois = rois[:model.test_cfg.rcnn.max_per_img]
+        for forward in stage_forwards(roi_head, '_mask_forward'):
+            outputs += (part(f'mask heads ({len(mask_rois)} RoIs)', forward, feats, mask_rois)['mask_preds'], )
+    return outputs
+
+
+def count_ours(model, inputs):
+    """Multiply-adds of the test-time forward: {part: MACs} and {'scan'/'attention'/'other': MACs}."""
+    parts, kinds = {}, {'scan': 0, 'attention': 0, 'other': 0}
+
+    def count(name, fn, *args):
+        out, macs = count_macs(fn, *args)
+        parts[name] = parts.get(name, 0) + sum(macs.values())
+        for kind, n in macs.items():
+            kinds[kind] += n
+        return out
+
+    run_inference(model, inputs, count)
+    return parts, kinds
+
+
+def count_stock(model, inputs):
+    """mmengine's stock count (jit trace) of the same test-time forward."""
     from mmengine.analysis import get_model_complexity_info
     forward = model.forward
-    model.forward = lambda inputs: model._forward(inputs, samples)
+    model.forward = lambda inputs: run_inference(model, inputs)
     try:
         with torch.no_grad():
             return get_model_complexity_info(model, inputs=(inputs,), show_table=False, show_arch=False)['flops']
@@ -98,30 +159,44 @@ def count_stock(model, inputs, samples):
         model.forward = forward
 
 
+def default_shape(cfg):
+    """(H, W): 800x1280 for detection; for segmentation the short x long side of the test Resize scale."""
+    if cfg.get('default_scope', 'mmdet') == 'mmdet':
+        return 800, 1280
+    for step in cfg.get('test_pipeline', []):
+        if step.get('type') == 'Resize' and step.get('scale'):
+            return min(step['scale']), max(step['scale'])
+    return 512, 2048
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config')
     parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
-                        help='input size (default 800 1280 for detection, 512 2048 for segmentation)')
+                        help="input size (default 800 1280 for detection, the test resize for segmentation)")
     parser.add_argument('--skip-stock', action='store_true', help="skip mmengine's counter (slow on long scans)")
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+                        help='override config settings, e.g. model.backbone.window_size="(8,8,10,5)"')
     args = parser.parse_args()
     if not osp.isfile(args.config):
         parser.error(f'config file {args.config} does not exist')
-    scope = Config.fromfile(args.config).get('default_scope', 'mmdet')
-    height, width = args.shape or ((800, 1280) if scope == 'mmdet' else (512, 2048))
-    scope, model, inputs, samples = build(args.config, height, width)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    height, width = args.shape or default_shape(cfg)
+    _, model, inputs, _ = build(cfg, height, width)
     params = sum(p.numel() for p in model.parameters())
     backbone = sum(p.numel() for p in model.backbone.parameters())
-    total, scan, parts = count_ours(model, inputs, samples)
-    print(f'config:   {args.config}')
+    parts, kinds = count_ours(model, inputs)
+    print(f'config:   {args.config}' + (f' with {args.cfg_options}' if args.cfg_options else ''))
     print(f'input:    {height}x{width} (HxW), batch 1')
     print(f'params:   {params / 1e6:.2f} M (backbone {backbone / 1e6:.2f} M)')
-    print(f'FLOPs:    {total / 1e9:.1f} G multiply-adds (selective scan {scan / 1e9:.2f} G by 9BLDN + BDL)')
-    print('parts:    ' + ', '.join(f'{name} {macs / 1e9:.1f} G' for name, macs in parts.items() if macs))
+    print(f'FLOPs:    {sum(parts.values()) / 1e9:.1f} G multiply-adds (attention matmuls {kinds["attention"] / 1e9:.2f} G, '
+          f'selective scan {kinds["scan"] / 1e9:.2f} G by 9BLDN + BDL)')
+    print('parts:    ' + ', '.join(f'{name} {macs / 1e9:.1f} G' for name, macs in parts.items()))
     if not args.skip_stock:
-        print(f"mmengine: {count_stock(model, inputs, samples) / 1e9:.1f} G (stock counter: no attention "
-              'matmuls, no scan)')
-
+        print(f"mmengine: {count_stock(model, inputs) / 1e9:.1f} G (stock counter on the same forward: no "
+              'attention matmuls, no scan)')
 
 if __name__ == '__main__':
     main()
