@@ -48,7 +48,7 @@ def bench(name, cfg, args, device, table):
     with torch.no_grad():
         for fn in (lambda: model.backbone(inputs), lambda: model.predict(inputs, samples)):
             seconds, peak = measure(fn, device, args.repeats)
-            cells += [f'{args.batch / seconds:.2f}', fmt_mem(peak)]
+            cells += [f'{args.batch / seconds:.3g}', fmt_mem(peak)]
     table.row(cells)
 
 
