@@ -9,7 +9,6 @@ reference backend's backward pass is quadratic in L, so its slow cases are skipp
 """
 import argparse
 import ctypes
-import ctypes.util
 import gc
 import os
 import statistics
@@ -30,9 +29,9 @@ SLOW_REFERENCE = {('scan-train', 12544), ('model-train', (800, 1280))}
 def release_free_memory():
     """Give memory freed by earlier work back to the OS (glibc keeps it mapped), so RSS counts live data."""
     gc.collect()
-    libc = ctypes.util.find_library('c')
-    if libc and hasattr(ctypes.CDLL(libc), 'malloc_trim'):
-        ctypes.CDLL(libc).malloc_trim(0)
+    malloc_trim = getattr(ctypes.CDLL(None), 'malloc_trim', None)  # glibc only
+    if malloc_trim is not None:
+        malloc_trim(0)
 
 
 class PeakMemory:

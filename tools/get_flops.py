@@ -1,6 +1,6 @@
 """Parameters and FLOPs of a detector or segmentor built from a config.
 
-    python tools/get_flops.py CONFIG [--shape H W] [--skip-stock]
+    python tools/get_flops.py CONFIG [--shape H W] [--cfg-options KEY=VALUE ...] [--skip-stock]
 
 Default input (HxW): 800x1280 for detection and, for segmentation, the config's test resize (512x2048,
 640x2560 for the 640x640 ADE20K recipe), the sizes the papers quote.
@@ -191,12 +191,13 @@ def main():
     print(f'config:   {args.config}' + (f' with {args.cfg_options}' if args.cfg_options else ''))
     print(f'input:    {height}x{width} (HxW), batch 1')
     print(f'params:   {params / 1e6:.2f} M (backbone {backbone / 1e6:.2f} M)')
-    print(f'FLOPs:    {sum(parts.values()) / 1e9:.1f} G multiply-adds (attention matmuls {kinds["attention"] / 1e9:.2f} G, '
-          f'selective scan {kinds["scan"] / 1e9:.2f} G by 9BLDN + BDL)')
+    print(f'FLOPs:    {sum(parts.values()) / 1e9:.1f} G multiply-adds (attention matmuls '
+          f'{kinds["attention"] / 1e9:.2f} G, selective scan {kinds["scan"] / 1e9:.2f} G by 9BLDN + BDL)')
     print('parts:    ' + ', '.join(f'{name} {macs / 1e9:.1f} G' for name, macs in parts.items()))
     if not args.skip_stock:
         print(f"mmengine: {count_stock(model, inputs) / 1e9:.1f} G (stock counter on the same forward: no "
-              'attention matmuls, no scan)')
+              "attention matmuls, of the scan only its einsum)")
+
 
 if __name__ == '__main__':
     main()
