@@ -7,7 +7,8 @@ pretrained_checkpoint = 'checkpoints/mambavision_base_1k.pth.tar'
 model = dict(
     backbone=dict(
         arch='base',
-        drop_path_rate=0.5,
+        # Published config: 0.5, never passed on by its wrapper, so trained with 0.2 (docs/reproduction.md).
+        drop_path_rate=0.2,
         init_cfg=dict(type='Pretrained', checkpoint=pretrained_checkpoint) if pretrained_checkpoint else None),
     neck=dict(in_channels=[128, 256, 512, 1024]))
 

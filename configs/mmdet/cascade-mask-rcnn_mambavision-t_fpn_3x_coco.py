@@ -15,6 +15,7 @@ model = dict(
         type='MambaVision',
         arch='tiny',
         window_size=(8, 8, 112, 56),
+        # Published config: 0.2, also what its wrapper always used (docs/reproduction.md).
         drop_path_rate=0.2,
         out_indices=(0, 1, 2, 3),
         init_cfg=dict(type='Pretrained', checkpoint=pretrained_checkpoint) if pretrained_checkpoint else None),
