@@ -18,24 +18,29 @@ logger = logging.getLogger(__name__)
 CLASSIFIER_PREFIXES = ('head.', 'norm.')
 
 
-def torch_load(path: str) -> object:
-    """``torch.load`` on CPU, safely (weights_only) when the file allows it.
+_announced_full_unpickles = set()
+
+
+def torch_load(path: str, map_location='cpu') -> object:
+    """``torch.load``, safely (weights_only) when the file allows it.
 
     Files that pickle other objects (training arguments, numpy values, mmengine's message hub) are
-    fully unpickled instead, and the log says so and why. Only load files you trust.
+    fully unpickled instead; the log says so and why, once per file. Only load files you trust.
     """
     try:
-        return torch.load(path, map_location='cpu', weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as safe_error:
         lines = [line.strip() for line in str(safe_error).splitlines() if line.strip()]
         reason = next((line for line in lines if 'Unsupported' in line), lines[0] if lines else '')
         try:
-            obj = torch.load(path, map_location='cpu', weights_only=False)
+            obj = torch.load(path, map_location=map_location, weights_only=False)
         except Exception as exc:
             raise ValueError(f'{path} is not a PyTorch checkpoint ({type(exc).__name__}: {exc})') from exc
-        logger.warning('%s holds objects beyond tensors and plain data, so it was fully unpickled '
-                       '(weights_only=False); only load checkpoints you trust. Reason: %s',
-                       path, reason or 'unknown')
+        if path not in _announced_full_unpickles:
+            _announced_full_unpickles.add(path)
+            logger.warning('%s holds objects beyond tensors and plain data, so it was fully unpickled '
+                           '(weights_only=False); only load checkpoints you trust. Reason: %s',
+                           path, reason or 'unknown')
         return obj
     except FileNotFoundError:
         raise

@@ -1,14 +1,9 @@
-"""MMDetection plugin: registers the MambaVision backbone in mmdet's MODELS registry.
+"""MMDetection plugin: MambaVision and the toolbox's runtime components for mmdet configs.
 
 Use it from any config with ``custom_imports = dict(imports=['mmdet_plugin'], allow_failed_imports=False)``
-and ``backbone=dict(type='MambaVision', arch='tiny', ...)`` (``'MM_mamba_vision'``, the published name,
-works too).
+and ``backbone=dict(type='MambaVision', arch='tiny', ...)``. Everything it registers lives in
+``mmengine_plugin`` (mmengine's root registries, which the mmdet scope searches too).
 """
-from mmdet.registry import MODELS
-from mmengine.logging import print_log
+import mmdet.registry  # noqa: F401  (fails here, naming mmdet, where mmdet is not installed)
 
-from mambavision_backbone import MambaVision, route_logs_to
-
-MODELS.register_module('MambaVision', module=MambaVision, force=True)
-MODELS.register_module('MM_mamba_vision', module=MambaVision, force=True)
-route_logs_to(lambda message, level: print_log(message, logger='current', level=level))
+import mmengine_plugin  # noqa: F401

@@ -9,7 +9,8 @@ class CheckSegLabels(BaseTransform):
     """Stop with the annotation file's name when it holds labels outside the dataset's classes.
 
     Place it right after ``LoadAnnotations``; without it such labels reach the loss and fail there with
-    an index error that names no file.
+    an index error that names no file. Without an annotation (inference pipelines drop LoadAnnotations)
+    it does nothing.
     """
 
     def __init__(self, num_classes: int, ignore_index: int = 255):
@@ -17,7 +18,9 @@ class CheckSegLabels(BaseTransform):
         self.ignore_index = ignore_index
 
     def transform(self, results: dict) -> dict:
-        seg = results['gt_seg_map']
+        seg = results.get('gt_seg_map')
+        if seg is None:
+            return results
         bad = np.unique(seg[(seg >= self.num_classes) & (seg != self.ignore_index)])
         if bad.size:
             if results.get('reduce_zero_label'):

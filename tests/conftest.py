@@ -30,3 +30,13 @@ def package_logs():
     yield handler.messages
     logger.removeHandler(handler)
     logger.setLevel(level)
+
+
+@pytest.fixture
+def mmengine_logs():
+    """Messages logged through mmengine's current logger during the test."""
+    from mmengine.logging import MMLogger
+    logger, handler = MMLogger.get_current_instance(), _ListHandler()
+    logger.addHandler(handler)
+    yield handler.messages
+    logger.removeHandler(handler)

@@ -1,7 +1,8 @@
-"""Detection end to end through tools/train.py and tools/test.py on generated data (CPU)."""
+"""Detection end to end on generated data (CPU): our tools, mmdet's own packaged tools and DetInferencer,
+with a config that inherits the published MambaVision-T config and a published-style ImageNet checkpoint."""
+import glob
 import json
 import os
-import subprocess
 import sys
 
 import pytest
@@ -9,128 +10,177 @@ import torch
 
 pytest.importorskip('mmdet')
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
+from .helpers import ROOT, load_in_fresh_process, packaged_tool, run, run_tool  # noqa: E402
+from .test_checkpoint import published_classification  # noqa: E402
+
 TOY = os.path.join(ROOT, 'configs/mmdet/toy/cascade-mask-rcnn_mambavision-t_fpn_toy-shapes.py')
 FAST = ['default_hooks.logger.interval=1', 'randomness.seed=0']
 
 
-def run_tool(args, cwd, env=None):
-    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=900,
-                            env={**os.environ, 'PYTHONUNBUFFERED': '1', **(env or {})})
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-4000:]
-    return output
+def train(tool, cwd, work_dir, epochs, *extra, ok=True):
+    return run_tool([tool, 'toy_imagenet.py', '--work-dir', work_dir, *extra, '--cfg-options',
+                     f'train_cfg.max_epochs={epochs}', f'train_cfg.val_interval={epochs}', *FAST], cwd, ok=ok)
 
 
-def train(cwd, work_dir, epochs, *extra):
-    return run_tool([sys.executable, os.path.join(ROOT, 'tools/train.py'), TOY, '--work-dir', work_dir, *extra,
-                     '--cfg-options', f'train_cfg.max_epochs={epochs}', f'train_cfg.val_interval={epochs}', *FAST],
-                    cwd)
+def state_dict(path):
+    return torch.load(path, weights_only=True)['state_dict']
 
 
 @pytest.fixture(scope='module')
 def toy_run(tmp_path_factory):
-    """Two training images, one epoch: the work dir and the training log."""
-    cwd = tmp_path_factory.mktemp('det')
+    """Two training images, one epoch with our tools/train.py from a published-style ImageNet file."""
+    from mambavision_backbone import MambaVision
     sys.path.insert(0, os.path.join(ROOT, 'tools'))
     from generate_coco import generate
+    cwd = tmp_path_factory.mktemp('det')
     generate(str(cwd / 'data/toy_coco'), train=2, val=1)
-    log = train(cwd, 'work', 1)
+    published_classification(MambaVision('tiny'), str(cwd / 'imagenet.pth.tar'))
+    (cwd / 'toy_imagenet.py').write_text(
+        f"_base_ = [{TOY!r}]\nmodel = dict(backbone=dict(init_cfg=dict(_delete_=True, type='Pretrained', "
+        "checkpoint='imagenet.pth.tar')))\n")
+    log = train(os.path.join(ROOT, 'tools/train.py'), cwd, 'work', 1)
     return cwd, log
 
 
-def test_training_falls_back_to_cpu_and_writes_safe_checkpoints(toy_run):
+@pytest.fixture(scope='module')
+def packaged_run(toy_run):
+    """The same training through mmdet's own train.py (what `mim train mmdet` runs)."""
+    cwd, _ = toy_run
+    return cwd, train(packaged_tool('mmdet', 'train.py'), cwd, 'packaged', 1)
+
+
+def test_training_on_cpu_from_a_published_imagenet_file(toy_run):
     cwd, log = toy_run
-    assert log.count('no CUDA device: SyncBN layers are built as BN') == 1
     assert log.count('no CUDA device: automatic mixed precision is switched off') == 1
+    assert 'loaded 245/253 backbone tensors from imagenet.pth.tar' in log
+    assert log.count('fully unpickled') == 1 and 'Namespace' in log  # the pickled training arguments
     assert 'Epoch(train) [1][1/1]' in log
-    checkpoint = torch.load(cwd / 'work/epoch_1.pth', weights_only=True)  # plain data: safe loading works
-    assert checkpoint['meta']['epoch'] == 1
-    assert any(k.startswith('backbone.levels.2.blocks.0.mixer.A_log') for k in checkpoint['state_dict'])
+    assert any(k.startswith('backbone.levels.2.blocks.0.mixer.A_log') for k in state_dict(cwd / 'work/epoch_1.pth'))
 
 
-def test_test_tool_prints_coco_bbox_and_segm_map(toy_run):
+def test_packaged_train_gives_the_same_weights_and_safe_checkpoints(toy_run, packaged_run):
+    cwd, log = packaged_run
+    assert log.count('no CUDA device: automatic mixed precision is switched off') == 1
+    assert 'loaded 245/253 backbone tensors from imagenet.pth.tar' in log
+    ours, theirs = state_dict(cwd / 'work/epoch_1.pth'), state_dict(cwd / 'packaged/epoch_1.pth')
+    assert ours.keys() == theirs.keys()
+    assert max((ours[k].double() - theirs[k].double()).abs().max().item() for k in ours) <= 1e-6
+    assert 'message_hub' in load_in_fresh_process(cwd / 'packaged/epoch_1.pth')
+
+
+def test_packaged_resume_restores_the_message_hub(packaged_run):
+    cwd, _ = packaged_run
+    log = train(packaged_tool('mmdet', 'train.py'), cwd, 'packaged', 2, '--resume')
+    assert 'resumed epoch: 1, iter: 1' in log
+    assert 'Epoch(train) [2][1/1]' in log and 'Epoch(train) [1]' not in log
+    hub = torch.load(cwd / 'packaged/epoch_2.pth', weights_only=True)['message_hub']
+    assert hub['log_scalars']['train/loss']['count'] == [1, 1]  # epoch 1's loss came back from the checkpoint
+
+
+def test_packaged_test_and_ours_print_the_same_coco_metrics(toy_run):
     cwd, _ = toy_run
-    out = run_tool([sys.executable, os.path.join(ROOT, 'tools/test.py'), TOY, 'work/epoch_1.pth',
-                    '--work-dir', 'test_work', '--show-dir', 'painted', '--out', 'preds.pkl',
-                    '--cfg-options', 'model.test_cfg.rcnn.score_thr=0.0'], cwd)
-    assert 'Evaluating bbox' in out and 'Evaluating segm' in out
-    assert 'coco/bbox_mAP:' in out and 'coco/segm_mAP:' in out
-    assert 'fully unpickled' not in out
+    # The config's ImageNet file must not be needed for testing: point it at a file that does not exist.
+    args = ['toy_imagenet.py', 'work/epoch_1.pth', '--cfg-options', 'model.test_cfg.rcnn.score_thr=0.0',
+            'model.backbone.init_cfg.checkpoint=missing.pth']
+    theirs = run_tool([packaged_tool('mmdet', 'test.py'), *args, '--work-dir', 'test_packaged'], cwd)
+    ours = run_tool([os.path.join(ROOT, 'tools/test.py'), *args, '--work-dir', 'test_ours', '--show-dir', 'painted',
+                     '--out', 'preds.pkl'], cwd)
+    for out in (theirs, ours):
+        assert 'Evaluating bbox' in out and 'Evaluating segm' in out and 'fully unpickled' not in out
+    metrics = [[line.split('coco/bbox_mAP:')[1] for line in out.splitlines() if 'coco/bbox_mAP:' in line][0]
+               .split('data_time')[0] for out in (theirs, ours)]
+    assert 'coco/segm_mAP:' in metrics[0] and metrics[0] == metrics[1]
     assert os.path.getsize(cwd / 'preds.pkl') > 0
-    painted = [f for _, _, files in os.walk(cwd / 'painted') for f in files if f.endswith('.jpg')]
-    assert painted, 'no painted prediction images'
+    assert glob.glob(str(cwd / 'painted/**/*.jpg'), recursive=True), 'no painted prediction images'
 
 
-def test_testing_never_needs_the_imagenet_file(toy_run):
-    """The published config's ImageNet path does not exist here; testing must not touch it."""
+def test_det_inferencer_with_only_the_config_importing_the_plugin(toy_run):
     cwd, _ = toy_run
-    out = run_tool([sys.executable, os.path.join(ROOT, 'tools/test.py'), TOY, 'work/epoch_1.pth',
-                    '--work-dir', 'test_work2', '--cfg-options', 'model.backbone.pretrained=missing.pth'], cwd)
-    assert 'coco/bbox_mAP:' in out
+    code = ('from mmdet.apis import DetInferencer; '
+            "inferencer = DetInferencer(model='toy_imagenet.py', weights='work/epoch_1.pth', device='cpu'); "
+            "result = inferencer('data/toy_coco/val2017/000000.jpg', pred_score_thr=0.0); "
+            "print('labels', len(result['predictions'][0]['labels']))")
+    out = run_tool(['-c', code], cwd)
+    assert 'labels 20' in out and 'fully unpickled' not in out  # test_cfg.rcnn.max_per_img detections
+
+
+def test_infer_tool_paints_every_readable_image(toy_run):
+    cwd, _ = toy_run
+    (cwd / 'inputs').mkdir()
+    (cwd / 'inputs/notes.jpg').write_text('not an image')
+    out = run_tool([os.path.join(ROOT, 'tools/infer.py'), 'toy_imagenet.py', 'work/epoch_1.pth',
+                    'data/toy_coco/train2017', 'data/toy_coco/val2017/*.jpg', 'inputs', '--out-dir', 'inferred',
+                    '--score-thr', '0.0', '--batch-size', '2'], cwd, ok=False)  # one input skipped: exit 1
+    assert 'skipped inputs/notes.jpg: not a readable image' in out
+    assert 'wrote 3 painted images' in out
+    # train2017/000000.jpg and val2017/000000.jpg share a name: their folders keep them apart
+    assert sorted(os.listdir(cwd / 'inferred/vis')) == ['000001.jpg', 'train2017__000000.jpg', 'val2017__000000.jpg']
+    record = json.loads((cwd / 'inferred/preds/val2017__000000.json').read_text())
+    assert record['image'] == 'data/toy_coco/val2017/000000.jpg' and len(record['instances']) == 20
+    assert set(record['instances'][0]) == {'class', 'label', 'score', 'bbox_xyxy', 'mask_rle'}
+    assert record['instances'][0]['class'] in ('rectangle', 'ellipse', 'triangle')
+
+
+def test_infer_tool_errors_are_one_line(toy_run, tmp_path):
+    cwd, _ = toy_run
+    infer = [os.path.join(ROOT, 'tools/infer.py'), 'toy_imagenet.py']
+    out = run_tool([*infer, 'work/epoch_1.pth', 'no/such/dir', '--out-dir', str(tmp_path)], cwd, ok=False)
+    assert out.strip().splitlines()[-1] == 'error: input no/such/dir does not exist (not a file, a folder or a ' \
+                                           'matching glob)'
+    checkpoint = torch.load(cwd / 'work/epoch_1.pth', weights_only=True)
+    del checkpoint['state_dict']['neck.fpn_convs.0.conv.weight']
+    checkpoint['state_dict']['head.extra'] = torch.zeros(1)
+    torch.save(checkpoint, tmp_path / 'other.pth')
+    out = run_tool([*infer, str(tmp_path / 'other.pth'), 'data/toy_coco/val2017', '--out-dir', str(tmp_path)],
+                   cwd, ok=False)
+    assert 'does not fit the config: missing keys 1 (neck.fpn_convs.0.conv.weight), unexpected keys 1 ' \
+           '(head.extra), shape mismatches 0 ()' in out.strip().splitlines()[-1]
 
 
 def test_missing_imagenet_file_stops_training_with_advice(toy_run):
     cwd, _ = toy_run
-    result = subprocess.run([sys.executable, os.path.join(ROOT, 'tools/train.py'), TOY, '--work-dir', 'w3',
-                             '--cfg-options', 'model.backbone.pretrained=checkpoints/missing.pth.tar'],
-                            cwd=cwd, capture_output=True, text=True, timeout=600)
-    assert result.returncode != 0
-    assert 'pretrained MambaVision checkpoint not found: checkpoints/missing.pth.tar' in result.stderr
-    assert 'model.backbone.init_cfg=None' in result.stderr
+    out = train(os.path.join(ROOT, 'tools/train.py'), cwd, 'w3', 1,
+                '--cfg-options', 'model.backbone.init_cfg.checkpoint=checkpoints/missing.pth.tar', ok=False)
+    assert 'pretrained MambaVision checkpoint not found: checkpoints/missing.pth.tar' in out
+    assert 'model.backbone.init_cfg=None' in out
 
 
-def test_resume_continues_where_the_run_stopped(toy_run):
-    cwd, _ = toy_run
-    log = train(cwd, 'work', 2, '--resume')
-    assert 'resumed epoch: 1, iter: 1' in log
-    assert 'Epoch(train) [2][1/1]' in log and 'Epoch(train) [1]' not in log
-    assert torch.load(cwd / 'work/epoch_2.pth', weights_only=True)['meta']['iter'] == 2
-
-
-def test_bad_data_is_reported_with_the_file(toy_run, tmp_path):
-    cwd, _ = toy_run
+def test_missing_image_stops_packaged_training_naming_the_file(tmp_path):
     sys.path.insert(0, os.path.join(ROOT, 'tools'))
-    from common import DatasetError, check_coco_dataset
-    root = str(cwd / 'data/toy_coco')
-    dataset = dict(type='CocoDataset', data_root=root, ann_file='annotations/instances_train2017.json',
-                   data_prefix=dict(img='train2017/'), metainfo=dict(classes=('rectangle', 'ellipse', 'triangle')))
-    check_coco_dataset(dataset)
-    with pytest.raises(DatasetError, match=r"categories \[.*\] that are not in the dataset's metainfo"):
-        check_coco_dataset(dict(dataset, metainfo=dict(classes=('rectangle',))))
-    with pytest.raises(DatasetError, match='missing from .*val2017.*, e.g.'):
-        check_coco_dataset(dict(dataset, data_prefix=dict(img='val2017/')))
-    broken = tmp_path / 'broken.json'
-    broken.write_text('{"images": [')
-    with pytest.raises(DatasetError, match='broken.json is not valid JSON'):
-        check_coco_dataset(dict(dataset, data_root='', ann_file=str(broken)))
-    (tmp_path / 'odd.json').write_text(json.dumps({'images': []}))
-    with pytest.raises(DatasetError, match='odd.json is not in COCO format'):
-        check_coco_dataset(dict(dataset, data_root='', ann_file=str(tmp_path / 'odd.json')))
+    from generate_coco import generate
+    generate(str(tmp_path / 'data/toy_coco'), train=2, val=1)
+    os.remove(tmp_path / 'data/toy_coco/train2017/000001.jpg')
+    out = run_tool([packaged_tool('mmdet', 'train.py'), TOY, '--work-dir', 'w'], tmp_path, ok=False)
+    assert 'DatasetError: 1 of 2 images of CocoDataset' in out
+    assert 'e.g. data/toy_coco/train2017/000001.jpg' in out
+    assert 'Epoch(train)' not in out
+
+
+def test_annotations_of_unknown_categories_are_named(tmp_path):
+    from mmdet.datasets import CocoDataset
+
+    from mmengine_plugin import DatasetError, check_dataset
+    sys.path.insert(0, os.path.join(ROOT, 'tools'))
+    from generate_coco import generate
+    root = generate(str(tmp_path / 'coco'), train=4, val=1)
+    dataset = CocoDataset(data_root=root, ann_file='annotations/instances_train2017.json',
+                          data_prefix=dict(img='train2017/'), metainfo=dict(classes=('rectangle',)), pipeline=[])
+    with pytest.raises(DatasetError, match=r"instances_train2017.json has annotations of categories \[.*'triangle'\] "
+                                           r"that are not in the dataset's metainfo classes \('rectangle',\)"):
+        check_dataset(dataset)
+    check_dataset(CocoDataset(data_root=root, ann_file='annotations/instances_train2017.json',
+                              data_prefix=dict(img='train2017/'), pipeline=[],
+                              metainfo=dict(classes=('rectangle', 'ellipse', 'triangle'))))
 
 
 def test_two_process_distributed_training_on_cpu(toy_run):
     cwd, _ = toy_run
-    out = run_tool(['bash', os.path.join(ROOT, 'tools/dist_train.sh'), TOY, '2', '--work-dir', 'dist',
-                    '--cfg-options', 'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
-                    'train_dataloader.batch_size=1', *FAST],
-                   cwd, env={'PYTHON': sys.executable, 'PORT': '29517', 'OMP_NUM_THREADS': '1'})
+    out = run(['bash', os.path.join(ROOT, 'tools/dist_train.sh'), 'toy_imagenet.py', '2', '--work-dir', 'dist',
+               '--cfg-options', 'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
+               'train_dataloader.batch_size=1', *FAST],
+              cwd, env={'PYTHON': sys.executable, 'PORT': '29517', 'OMP_NUM_THREADS': '1'})
     assert 'distributed processes run on the CPU with the gloo backend' in out
+    assert 'no CUDA device: SyncBN layers are built as BN' in out
     assert 'Distributed training: True' in out
     assert 'Epoch(train) [1][1/1]' in out  # two images, one per process: one iteration
     assert os.path.exists(cwd / 'dist/epoch_1.pth')
-
-
-def test_published_style_checkpoints_load_and_say_they_were_unpickled(tmp_path, package_logs):
-    """Checkpoints written by plain mmengine pickle HistoryBuffer objects: loaded, with a logged reason."""
-    import numpy as np
-    from mmengine.logging import HistoryBuffer
-    sys.path.insert(0, os.path.join(ROOT, 'tools'))
-    from common import load_local_checkpoint
-    path = tmp_path / 'published.pth'
-    torch.save({'meta': {'epoch': 36}, 'state_dict': {'backbone.outnorm0.weight': torch.ones(80)},
-                'message_hub': {'log_scalars': {'train/loss': HistoryBuffer([1.0, 0.5], [1, 1])},
-                                'runtime_info': {'eta': np.float64(0.0)}}}, path)
-    checkpoint = load_local_checkpoint(str(path))
-    assert torch.equal(checkpoint['state_dict']['backbone.outnorm0.weight'], torch.ones(80))
-    assert any('fully unpickled' in m and 'HistoryBuffer' in m for m in package_logs), package_logs

@@ -1,6 +1,8 @@
-"""Segmentation: configs, the tools end to end on generated ADE20K-layout data, and data checks (CPU)."""
+"""Segmentation: configs, and the tools end to end on generated ADE20K-layout data (CPU): ours, mmseg's own
+packaged tools and MMSegInferencer; data checks."""
+import json
 import os
-import subprocess
+import re
 import sys
 
 import cv2
@@ -11,10 +13,11 @@ import torch
 pytest.importorskip('mmseg')
 from mmengine.config import Config  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
+from mmengine.utils import get_installed_path  # noqa: E402
 
+from .helpers import ROOT, load_in_fresh_process, packaged_tool, run_tool  # noqa: E402
 from .test_backbone import read_listing, shapes  # noqa: E402
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
 sys.path.insert(0, os.path.join(ROOT, 'tools'))
 TOY = os.path.join(ROOT, 'configs/mmseg/toy/upernet_mambavision-t_toy-shapes-256x256.py')
 # (config, parameters the published configs build, lr, weight decay, AMP, train batch per GPU, crop)
@@ -24,6 +27,14 @@ PUBLISHED = {
     'upernet_mambavision-b_160k_ade20k-512x512.py': (131.20, 5e-5, 0.01, True, 1, (512, 512)),
     'upernet_mambavision-l3-21k_160k_ade20k-640x640.py': (780.51, 8e-5, 0.05, False, 1, (640, 640)),
 }
+TRAIN_ARGS = ['--cfg-options', 'train_cfg.max_iters=3', 'train_cfg.val_interval=3',
+              'default_hooks.checkpoint.interval=3', 'default_hooks.logger.interval=1', 'randomness.seed=0']
+
+
+def with_label_check(pipeline):
+    """mmseg's pipeline with CheckSegLabels(num_classes=150) right after LoadAnnotations."""
+    at = [t['type'] for t in pipeline].index('LoadAnnotations') + 1
+    return [*pipeline[:at], dict(type='CheckSegLabels', num_classes=150), *pipeline[at:]]
 
 
 @pytest.mark.parametrize('name', sorted(PUBLISHED))
@@ -44,42 +55,89 @@ def test_config_builds_the_published_segmentor(name):
     assert cfg.crop_size == crop and cfg.model.test_cfg.mode == 'whole'
     resize = [t for t in cfg.test_pipeline if t.type == 'Resize'][0]
     assert resize.keep_ratio and resize.scale == (4 * crop[0], crop[0])
+    base = Config.fromfile(os.path.join(get_installed_path('mmseg'), '.mim/configs/_base_/datasets',
+                                        'ade20k.py' if crop == (512, 512) else 'ade20k_640x640.py'))
+    assert cfg.train_dataloader.dataset.pipeline == with_label_check(base.train_pipeline)
+    assert cfg.val_dataloader.dataset.pipeline == with_label_check(base.test_pipeline)
+    assert [h.type for h in cfg.custom_hooks] == ['PlainCheckpointHook', 'DatasetCheckHook']
     variant = name.split('_')[1].split('-')[1]
     if variant in ('t', 'b'):  # the variants with a published listing
         assert shapes(model.state_dict(), 'backbone.') == read_listing(variant)
 
 
-def run_tool(args, cwd):
-    result = subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=900,
-                            env={**os.environ, 'PYTHONUNBUFFERED': '1'})
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-4000:]
-    return output
-
-
 @pytest.fixture(scope='module')
 def toy_run(tmp_path_factory):
-    """Two training images, three iterations: the working folder and the training log."""
+    """Two training images, three iterations with our tools/train.py: the working folder and the log."""
     from generate_ade20k import generate
     cwd = tmp_path_factory.mktemp('seg')
     generate(str(cwd / 'data/toy_ade'), train=2, val=2)
-    log = run_tool([os.path.join(ROOT, 'tools/train.py'), TOY, '--work-dir', 'work', '--cfg-options',
-                    'train_cfg.max_iters=3', 'train_cfg.val_interval=3', 'default_hooks.checkpoint.interval=3',
-                    'default_hooks.logger.interval=1'], cwd)
+    log = run_tool([os.path.join(ROOT, 'tools/train.py'), TOY, '--work-dir', 'work', *TRAIN_ARGS], cwd)
     return cwd, log
 
 
-def test_train_and_test_through_the_tools(toy_run):
+def test_train_through_our_tools(toy_run):
     cwd, log = toy_run
     assert 'Iter(train) [3/3]' in log and 'mIoU:' in log
-    assert 'no CUDA device: SyncBN layers are built as BN' in log
+    assert log.count('no CUDA device: automatic mixed precision is switched off') == 1
+    assert re.search(r'\(VERY_HIGH *\) DatasetCheckHook', log)  # in the runner's table of hooks
     torch.load(cwd / 'work/iter_3.pth', weights_only=True)
-    out = run_tool([os.path.join(ROOT, 'tools/test.py'), TOY, 'work/iter_3.pth', '--work-dir', 'test',
-                    '--show-dir', 'painted'], cwd)
-    assert 'per class results' in out and '| rectangle |' in out
-    assert 'aAcc:' in out and 'mIoU:' in out and 'mAcc:' in out
+
+
+def test_packaged_tools_give_the_same_weights_and_metrics(toy_run):
+    cwd, _ = toy_run
+    log = run_tool([packaged_tool('mmseg', 'train.py'), TOY, '--work-dir', 'packaged', *TRAIN_ARGS], cwd)
+    assert 'Iter(train) [3/3]' in log
+    ours = torch.load(cwd / 'work/iter_3.pth', weights_only=True)['state_dict']
+    theirs = torch.load(cwd / 'packaged/iter_3.pth', weights_only=True)['state_dict']
+    assert max((ours[k].double() - theirs[k].double()).abs().max().item() for k in ours) <= 1e-6
+    assert 'message_hub' in load_in_fresh_process(cwd / 'packaged/iter_3.pth')
+    theirs = run_tool([packaged_tool('mmseg', 'test.py'), TOY, 'packaged/iter_3.pth', '--work-dir', 'test_packaged'],
+                      cwd)
+    ours = run_tool([os.path.join(ROOT, 'tools/test.py'), TOY, 'packaged/iter_3.pth', '--work-dir', 'test_ours',
+                     '--show-dir', 'painted'], cwd)
+    metrics = [[line.split('Iter(test) [2/2]')[1].split('data_time')[0] for line in out.splitlines()
+                if 'Iter(test) [2/2]' in line][0] for out in (theirs, ours)]
+    assert 'aAcc:' in metrics[0] and 'mIoU:' in metrics[0] and 'mAcc:' in metrics[0]
+    assert metrics[0] == metrics[1]
+    assert 'per class results' in ours and '| rectangle |' in ours
     painted = [f for _, _, files in os.walk(cwd / 'painted') for f in files if f.endswith('.png')]
     assert len(painted) == 2
+
+
+def test_mmseg_inferencer_with_only_the_config_importing_the_plugin(toy_run):
+    cwd, _ = toy_run
+    code = ('from mmseg.apis import MMSegInferencer; '
+            f"inferencer = MMSegInferencer(model={TOY!r}, weights='work/iter_3.pth', device='cpu'); "
+            "result = inferencer('data/toy_ade/images/validation/toy_validation_000000.jpg'); "
+            "print('shape', result['predictions'].shape)")
+    out = run_tool(['-c', code], cwd)
+    image = cv2.imread(str(cwd / 'data/toy_ade/images/validation/toy_validation_000000.jpg'))
+    assert f'shape {image.shape[:2]}' in out
+
+
+def test_infer_tool_paints_the_classes_with_a_legend(toy_run):
+    cwd, _ = toy_run
+    out = run_tool([os.path.join(ROOT, 'tools/infer.py'), TOY, 'work/iter_3.pth', 'data/toy_ade/images/validation',
+                    '--out-dir', 'inferred'], cwd)
+    assert 'wrote 2 painted images' in out
+    image = cv2.imread(str(cwd / 'data/toy_ade/images/validation/toy_validation_000000.jpg'))
+    painted = cv2.imread(str(cwd / 'inferred/vis/toy_validation_000000.jpg'))
+    record = json.loads((cwd / 'inferred/preds/toy_validation_000000.json').read_text())
+    assert painted.shape[1] == image.shape[1] and painted.shape[0] > image.shape[0]  # the legend below
+    assert (record['height'], record['width']) == image.shape[:2]
+    assert set(record['class_fractions']) <= {'rectangle', 'ellipse', 'triangle'}
+    assert sum(record['class_fractions'].values()) == pytest.approx(1.0)
+
+
+def test_paint_segmentation_blends_and_lists_classes_by_area():
+    from mmengine_plugin.inference import paint_segmentation
+    image = np.zeros((4, 10, 3), np.uint8)
+    labels = np.zeros((4, 10), np.int64)
+    labels[:, 7:] = 2
+    painted, fractions = paint_segmentation(image, labels, ('a', 'b', 'c'), [(200, 0, 0), (0, 200, 0), (0, 0, 200)])
+    assert fractions == {'a': 0.7, 'c': 0.3}
+    assert painted[0, 0].tolist() == [0, 0, 100] and painted[0, 9].tolist() == [100, 0, 0]  # BGR, half opacity
+    assert painted.shape == (4 + 6 + 2 * 22, 10, 3)  # two legend rows
 
 
 def test_sliding_window_testing(toy_run):
@@ -105,38 +163,35 @@ def test_inference_at_odd_sizes(size):
     assert int(result.pred_sem_seg.data.max()) < 3
 
 
+def toy_dataset(root, split='training', **kwargs):
+    from mmseg.datasets import BaseSegDataset
+    return BaseSegDataset(data_root=root, img_suffix='.jpg', seg_map_suffix='.png', reduce_zero_label=True,
+                          metainfo=dict(classes=('rectangle', 'ellipse', 'triangle')),
+                          data_prefix=dict(img_path=f'images/{split}', seg_map_path=f'annotations/{split}'),
+                          **kwargs)
+
+
 def test_missing_annotation_is_reported(tmp_path):
-    from common import DatasetError, check_seg_dataset
     from generate_ade20k import generate
+
+    from mmengine_plugin import DatasetError, check_dataset
     root = generate(str(tmp_path / 'ade'), train=2, val=1)
+    check_dataset(toy_dataset(root))
     os.remove(os.path.join(root, 'annotations/training/toy_training_000001.png'))
-    dataset = dict(type='BaseSegDataset', data_root=root, img_suffix='.jpg', seg_map_suffix='.png',
-                   data_prefix=dict(img_path='images/training', seg_map_path='annotations/training'))
-    with pytest.raises(DatasetError, match=r'toy_training_000001.jpg \(expected .*toy_training_000001.png\)'):
-        check_seg_dataset(dataset)
+    with pytest.raises(DatasetError, match=r'1 of 2 images of BaseSegDataset .* have no annotation, e.g. '
+                                           r'.*toy_training_000001.jpg \(expected .*toy_training_000001.png\)'):
+        check_dataset(toy_dataset(root))
 
 
 def test_out_of_range_labels_name_the_file(tmp_path):
-    from common import check_seg_dataset
     from generate_ade20k import generate
-    from mmengine.dataset import Compose
-    import mmseg_plugin  # noqa: F401  (registers CheckSegLabels)
     root = generate(str(tmp_path / 'ade'), train=1, val=1)
     bad = os.path.join(root, 'annotations/training/toy_training_000000.png')
     label = cv2.imread(bad, cv2.IMREAD_GRAYSCALE)
     label[:5, :5] = 200
     cv2.imwrite(bad, label)
-    dataset = dict(type='BaseSegDataset', data_root=root, img_suffix='.jpg', seg_map_suffix='.png',
-                   reduce_zero_label=True, metainfo=dict(classes=('rectangle', 'ellipse', 'triangle')),
-                   data_prefix=dict(img_path='images/training', seg_map_path='annotations/training'),
-                   pipeline=[dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
-                             dict(type='PackSegInputs')])
-    check_seg_dataset(dataset)
-    assert dataset['pipeline'][2] == dict(type='CheckSegLabels', num_classes=3)
     init_default_scope('mmseg')
-    pipeline = Compose(dataset['pipeline'])
-    results = dict(img_path=bad.replace('annotations', 'images').replace('.png', '.jpg'), seg_map_path=bad,
-                   reduce_zero_label=True, seg_fields=[])
+    pipeline = Config.fromfile(TOY).train_pipeline
+    assert pipeline[2] == dict(type='CheckSegLabels', num_classes=3)
     with pytest.raises(ValueError, match=r'toy_training_000000.png: label values \[200\] are outside 0..3'):
-        pipeline(results)
-    assert np.unique(label).max() == 200
+        toy_dataset(root, pipeline=pipeline)[0]

@@ -27,7 +27,6 @@ from torch.utils._python_dispatch import _disable_current_modes
 from torch.utils.flop_counter import FlopCounterMode, register_flop_formula, sdpa_flop_count
 
 import mambavision_backbone.layers as mv_layers
-from common import adapt_to_machine
 
 
 @register_flop_formula(torch.ops.aten._scaled_dot_product_flash_attention_for_cpu)
@@ -60,7 +59,6 @@ def build(config, height, width):
     scope = cfg.get('default_scope', 'mmdet')
     for key in ('init_cfg', 'pretrained'):
         cfg.model.backbone.pop(key, None)
-    adapt_to_machine(cfg)  # SyncBN -> BN without CUDA
     init_default_scope(scope)
     if scope == 'mmdet':
         from mmdet.registry import MODELS

@@ -1,9 +1,9 @@
-"""Evaluate a trained detector or segmentor (mirrors mmdet 3.x / mmseg 1.x tools/test.py)."""
+"""Evaluate a trained detector or segmentor (the arguments of mmdet 3.x / mmseg 1.x tools/test.py)."""
 import argparse
 import os
 import os.path as osp
 
-from common import add_common_arguments, build_runner, load_config
+from mmengine_plugin.launcher import add_common_arguments, build_runner, load_config
 
 
 def parse_args():
@@ -36,18 +36,14 @@ def main():
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint {args.checkpoint} does not exist')
     cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
-    cfg.load_from = args.checkpoint
-    # A trained model's weights come from the checkpoint: the ImageNet file is never needed here.
-    cfg.model.backbone.pop('init_cfg', None)
-    cfg.model.backbone.pop('pretrained', None)
+    cfg.load_from = args.checkpoint  # testing never initialises weights, so the ImageNet file is not read
     if args.show_dir:
         add_visualization(cfg, args.show_dir)
     if args.out:
         if not args.out.endswith(('.pkl', '.pickle')):
             raise ValueError('--out must be a .pkl or .pickle file')
-        cfg.test_evaluator = [cfg.test_evaluator, dict(type='DumpResults', out_file_path=args.out)] \
-            if isinstance(cfg.test_evaluator, dict) else [*cfg.test_evaluator,
-                                                          dict(type='DumpResults', out_file_path=args.out)]
+        evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
+        cfg.test_evaluator = [*evaluators, dict(type='DumpResults', out_file_path=args.out)]
     build_runner(cfg).test()
 
 

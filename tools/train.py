@@ -1,8 +1,8 @@
-"""Train a detector or segmentor from a config (mirrors mmdet 3.x / mmseg 1.x tools/train.py)."""
+"""Train a detector or segmentor from a config (the arguments of mmdet 3.x / mmseg 1.x tools/train.py)."""
 import argparse
 import os
 
-from common import add_common_arguments, build_runner, load_config
+from mmengine_plugin.launcher import add_common_arguments, build_runner, load_config
 
 
 def parse_args():

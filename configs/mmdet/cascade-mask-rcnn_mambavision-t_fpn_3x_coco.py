@@ -24,7 +24,12 @@ model = dict(
 optim_wrapper = dict(
     _delete_=True,
     type='AmpOptimWrapper',
+    constructor='DeviceAwareOptimWrapperConstructor',  # AMP off (logged) where there is no GPU
     optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
     paramwise_cfg=dict(custom_keys={'norm': dict(decay_mult=0.0)}))
 
 auto_scale_lr = dict(enable=False, base_batch_size=16)
+
+# Plain-data checkpoints (they load with torch.load(weights_only=True) anywhere) and dataset checks
+# before the first iteration (mmengine_plugin.hooks); any runner that imports the plugin applies them.
+custom_hooks = [dict(type='PlainCheckpointHook'), dict(type='DatasetCheckHook')]

@@ -18,7 +18,27 @@ model = dict(
     decode_head=dict(in_channels=[80, 160, 320, 640], num_classes=150),
     auxiliary_head=dict(in_channels=320, num_classes=150))
 
+# mmseg's ADE20K pipelines with CheckSegLabels after LoadAnnotations: a label outside the 150 classes stops
+# the run naming the annotation file (instead of an index error in the loss).
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='CheckSegLabels', num_classes=150),
+    dict(type='RandomResize', scale=(2048, 512), ratio_range=(0.5, 2.0), keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='PackSegInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(2048, 512), keep_ratio=True),
+    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='CheckSegLabels', num_classes=150),
+    dict(type='PackSegInputs')
+]
+
 # 16 GPUs (2 nodes) x 1 image
-train_dataloader = dict(batch_size=1)
-val_dataloader = dict(batch_size=1)
+train_dataloader = dict(batch_size=1, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(batch_size=1, dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -13,6 +13,7 @@ model = dict(backbone=dict(_delete_=True, type='MambaVision', out_indices=(0, 1,
 optim_wrapper = dict(
     _delete_=True,
     type='AmpOptimWrapper',
+    constructor='DeviceAwareOptimWrapperConstructor',  # AMP off (logged) where there is no GPU
     optimizer=dict(type='AdamW', lr=5e-5, betas=(0.9, 0.999), weight_decay=0.01),
     paramwise_cfg=dict(custom_keys={'norm': dict(decay_mult=0.0)}))
 
@@ -20,3 +21,7 @@ param_scheduler = [
     dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1500),
     dict(type='PolyLR', eta_min=0.0, power=1.0, begin=1500, end=160000, by_epoch=False),
 ]
+
+# Plain-data checkpoints (they load with torch.load(weights_only=True) anywhere) and dataset checks
+# before the first iteration (mmengine_plugin.hooks); any runner that imports the plugin applies them.
+custom_hooks = [dict(type='PlainCheckpointHook'), dict(type='DatasetCheckHook')]

@@ -1,0 +1,35 @@
+"""Running the command-line tools (ours and mmdet's/mmseg's packaged ones) from tests."""
+import os
+import subprocess
+import sys
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
+
+
+def packaged_tool(package: str, name: str) -> str:
+    """The path of a tool that mmdet or mmseg installs with itself (what ``mim train/test`` runs)."""
+    module = __import__(package)
+    return os.path.join(os.path.dirname(module.__file__), '.mim', 'tools', name)
+
+
+def run(command, cwd, env=None, ok=True, timeout=900):
+    """Run ``command`` in ``cwd``; returns stdout+stderr, asserting the exit status is 0 (``ok``) or not."""
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                            env={**os.environ, 'PYTHONUNBUFFERED': '1', **(env or {})})
+    output = result.stdout + result.stderr
+    assert (result.returncode == 0) == ok, output[-4000:]
+    return output
+
+
+def run_tool(args, cwd, **kwargs):
+    """Run ``python ARGS`` with this interpreter (see :func:`run`)."""
+    return run([sys.executable, *args], cwd, **kwargs)
+
+
+def load_in_fresh_process(path) -> str:
+    """Load ``path`` with ``torch.load(weights_only=True)`` in a Python process that imports nothing of ours."""
+    code = ('import sys, torch; checkpoint = torch.load(sys.argv[1], weights_only=True); '
+            "assert not [m for m in sys.modules if m.split('.')[0] in "
+            "('mmengine_plugin', 'mmdet_plugin', 'mmseg_plugin', 'mambavision_backbone', 'mmengine')]; "
+            "print(sorted(checkpoint))")
+    return run_tool(['-c', code, str(path)], cwd=ROOT)
