@@ -7,8 +7,8 @@ STAMP := $(VENV)/.installed
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml requirements/runtime.txt requirements/openmmlab.txt tools/install_env.sh tools/check_env.py
-	VENV=$(VENV) bash tools/install_env.sh
+$(STAMP): pyproject.toml requirements/runtime.txt requirements/openmmlab.txt tools/misc/install_env.sh tools/misc/check_env.py
+	VENV=$(VENV) bash tools/misc/install_env.sh
 	touch $@
 
 test: $(STAMP)
@@ -18,10 +18,10 @@ test-all: $(STAMP)
 	$(PY) -m pytest -m ''
 
 demo: $(STAMP)
-	$(PY) tools/demo.py
+	$(PY) tools/misc/demo.py
 
 benchmark: $(STAMP)
-	$(PY) tools/benchmark_backbone.py
+	$(PY) tools/analysis_tools/benchmark_backbone.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -30,8 +30,8 @@ def _numpy_globals():
     """numpy's array and scalar reconstruction, under the names numpy 1.x and 2.x pickle them with."""
     multiarray = np._core.multiarray if hasattr(np, '_core') else np.core.multiarray
     entries = [np.ndarray, np.dtype, multiarray._reconstruct, multiarray.scalar]
-    entries += [type(np.dtype(code)) for code in ('b1', 'i1', 'i2', 'i4', 'i8', 'u1', 'u2', 'u4', 'u8',
-                                                   'f2', 'f4', 'f8', 'U', 'S')]
+    codes = ('b1', 'i1', 'i2', 'i4', 'i8', 'u1', 'u2', 'u4', 'u8', 'f2', 'f4', 'f8', 'U', 'S')
+    entries += [type(np.dtype(code)) for code in codes]
     for package in ('numpy.core', 'numpy._core'):  # files written under numpy 1.x name numpy.core
         entries += [(multiarray._reconstruct, f'{package}.multiarray._reconstruct'),
                     (multiarray.scalar, f'{package}.multiarray.scalar')]

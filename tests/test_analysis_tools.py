@@ -10,10 +10,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 pytest.importorskip('mmseg')
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
-sys.path.insert(0, os.path.join(ROOT, 'tools'))
-import get_flops  # noqa: E402
+GET_FLOPS = os.path.join(ROOT, 'tools/analysis_tools/get_flops.py')
 
 from mambavision_backbone import MambaVision  # noqa: E402
+from mmengine_plugin.analysis import flops  # noqa: E402
 
 
 def test_attention_on_cpu_is_counted():
@@ -29,7 +29,7 @@ def test_scan_is_counted_by_convention_and_still_computed():
     with torch.no_grad():
         expected = model(x)
     tally = {'scan': 0}
-    with torch.no_grad(), get_flops.counted_scan(tally), FlopCounterMode(display=False):
+    with torch.no_grad(), flops.counted_scan(tally), FlopCounterMode(display=False):
         outputs = model(x)
     for out, ref in zip(outputs, expected):
         torch.testing.assert_close(out, ref)
@@ -42,7 +42,7 @@ def test_scan_is_counted_by_convention_and_still_computed():
 
 def test_cli_prints_params_and_both_counts():
     config = os.path.join(ROOT, 'configs/mmseg/toy/upernet_mambavision-t_toy-shapes-256x256.py')
-    result = subprocess.run([sys.executable, os.path.join(ROOT, 'tools/get_flops.py'), config, '--shape', '128', '160'],
+    result = subprocess.run([sys.executable, GET_FLOPS, config, '--shape', '128', '160'],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'params:   62.41 M (backbone 31.15 M)' in result.stdout
@@ -54,8 +54,8 @@ def test_cli_prints_params_and_both_counts():
 def test_detector_heads_are_counted_as_predict_runs_them():
     # Toy config: test_cfg keeps 100 proposals and 20 detections, 3 classes, 3 cascade stages.
     config = os.path.join(ROOT, 'configs/mmdet/toy/cascade-mask-rcnn_mambavision-t_fpn_toy-shapes.py')
-    result = subprocess.run([sys.executable, os.path.join(ROOT, 'tools/get_flops.py'), config, '--shape', '128', '160',
-                             '--skip-stock'], capture_output=True, text=True, timeout=600)
+    result = subprocess.run([sys.executable, GET_FLOPS, config, '--shape', '128', '160', '--skip-stock'],
+                            capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     parts = dict(re.findall(r'([a-z][a-z ]* \(\d+ RoIs\)) ([0-9.]+) G', result.stdout))
     box = 4 * 7 * 7 * 256 * 256 * 9 + 256 * 7 * 7 * 1024 + 1024 * (3 + 1) + 1024 * 4 * 3  # 4 convs, fc, cls, reg
@@ -68,15 +68,16 @@ def test_detector_heads_are_counted_as_predict_runs_them():
 def test_segmentation_flops_default_to_the_test_resize():
     from mmengine.config import Config
     config = Config.fromfile(os.path.join(ROOT, 'configs/mmseg/upernet_mambavision-l3-21k_160k_ade20k-640x640.py'))
-    assert get_flops.default_shape(config) == (640, 2560)
+    assert flops.default_shape(config) == (640, 2560)
     config = Config.fromfile(os.path.join(ROOT, 'configs/mmseg/upernet_mambavision-t_160k_ade20k-512x512.py'))
-    assert get_flops.default_shape(config) == (512, 2048)
+    assert flops.default_shape(config) == (512, 2048)
 
 
 def test_benchmark_measures_model_and_counterparts():
     config = os.path.join(ROOT, 'configs/mmseg/toy/upernet_mambavision-t_toy-shapes-256x256.py')
-    result = subprocess.run([sys.executable, os.path.join(ROOT, 'tools/benchmark.py'), config, '--shape', '64', '96',
-                             '--repeats', '1', '--compare'], capture_output=True, text=True, timeout=600)
+    result = subprocess.run([sys.executable, os.path.join(ROOT, 'tools/analysis_tools/benchmark.py'), config,
+                             '--shape', '64', '96', '--repeats', '1', '--compare'],
+                            capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = {line.split('|')[1].strip(): line for line in result.stdout.splitlines()
             if line.startswith('| ') and 'img/s' not in line}

@@ -9,7 +9,7 @@ from mambavision_backbone import MambaVision
 from .test_backbone import SMALL, randomize
 from .test_checkpoint import huggingface_safetensors, published_classification
 
-TOOL = os.path.join(os.path.dirname(__file__), '..', 'tools', 'convert_checkpoint.py')
+TOOL = os.path.join(os.path.dirname(__file__), '..', 'tools', 'model_converters', 'convert_checkpoint.py')
 
 
 def convert(*args):

@@ -10,6 +10,8 @@ import torch
 
 pytest.importorskip('mmdet')
 
+from mmengine_plugin.toy_data import generate_coco  # noqa: E402
+
 from .helpers import ROOT, load_in_fresh_process, packaged_tool, run, run_tool  # noqa: E402
 from .test_checkpoint import published_classification  # noqa: E402
 
@@ -30,10 +32,8 @@ def state_dict(path):
 def toy_run(tmp_path_factory):
     """Two training images, one epoch with our tools/train.py from a published-style ImageNet file."""
     from mambavision_backbone import MambaVision
-    sys.path.insert(0, os.path.join(ROOT, 'tools'))
-    from generate_coco import generate
     cwd = tmp_path_factory.mktemp('det')
-    generate(str(cwd / 'data/toy_coco'), train=2, val=1)
+    generate_coco(str(cwd / 'data/toy_coco'), train=2, val=1)
     published_classification(MambaVision('tiny'), str(cwd / 'imagenet.pth.tar'))
     (cwd / 'toy_imagenet.py').write_text(
         f"_base_ = [{TOY!r}]\nmodel = dict(backbone=dict(init_cfg=dict(_delete_=True, type='Pretrained', "
@@ -146,9 +146,7 @@ def test_missing_imagenet_file_stops_training_with_advice(toy_run):
 
 
 def test_missing_image_stops_packaged_training_naming_the_file(tmp_path):
-    sys.path.insert(0, os.path.join(ROOT, 'tools'))
-    from generate_coco import generate
-    generate(str(tmp_path / 'data/toy_coco'), train=2, val=1)
+    generate_coco(str(tmp_path / 'data/toy_coco'), train=2, val=1)
     os.remove(tmp_path / 'data/toy_coco/train2017/000001.jpg')
     out = run_tool([packaged_tool('mmdet', 'train.py'), TOY, '--work-dir', 'w'], tmp_path, ok=False)
     assert 'DatasetError: 1 of 2 images of CocoDataset' in out
@@ -160,9 +158,7 @@ def test_annotations_of_unknown_categories_are_named(tmp_path):
     from mmdet.datasets import CocoDataset
 
     from mmengine_plugin import DatasetError, check_dataset
-    sys.path.insert(0, os.path.join(ROOT, 'tools'))
-    from generate_coco import generate
-    root = generate(str(tmp_path / 'coco'), train=4, val=1)
+    root = generate_coco(str(tmp_path / 'coco'), train=4, val=1)
     dataset = CocoDataset(data_root=root, ann_file='annotations/instances_train2017.json',
                           data_prefix=dict(img='train2017/'), metainfo=dict(classes=('rectangle',)), pipeline=[])
     with pytest.raises(DatasetError, match=r"instances_train2017.json has annotations of categories \[.*'triangle'\] "

@@ -1,10 +1,11 @@
-# MambaVision-T Cascade Mask R-CNN on the generated shapes dataset (tools/generate_coco.py), for the demo
-# and the tests: CPU-sized inputs (320x256) and windows (8, 8, 14, 7), no ImageNet weights, three classes,
-# a short schedule.
+# MambaVision-T Cascade Mask R-CNN on the generated shapes dataset (tools/misc/generate_toy_data.py coco), for
+# the demo and the tests: CPU-sized inputs (320x256) and windows (8, 8, 14, 7), no ImageNet weights, three
+# classes, a short schedule.
 _base_ = ['../cascade-mask-rcnn_mambavision-t_fpn_3x_coco.py']
 
 data_root = 'data/toy_coco/'
-metainfo = dict(classes=('rectangle', 'ellipse', 'triangle'), palette=[(220, 60, 60), (60, 200, 60), (60, 90, 230)])
+# The palette (RGB) is the colour each shape is drawn in.
+metainfo = dict(classes=('rectangle', 'ellipse', 'triangle'), palette=[(60, 60, 220), (60, 200, 60), (230, 90, 60)])
 image_scale = (320, 256)
 
 # Fewer proposals and sampled RoIs than on COCO keep a CPU iteration short.

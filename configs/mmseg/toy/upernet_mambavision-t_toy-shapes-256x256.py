@@ -1,10 +1,12 @@
-# UPerNet with MambaVision-T on the generated shapes dataset (tools/generate_ade20k.py), for the demo and
-# the tests: 256x256 crops, windows (8, 8, 16, 8), no ImageNet weights, three classes, a short schedule.
-# Label 0 ("other") is ignored as in ADE20K (reduce_zero_label).
+# UPerNet with MambaVision-T on the generated shapes dataset (tools/misc/generate_toy_data.py ade20k), for the
+# demo and the tests: 256x256 crops, windows (8, 8, 16, 8), no ImageNet weights, a short schedule. Every
+# pixel has a class: label 0 is a real "background" class here (no reduce_zero_label, unlike ADE20K).
 _base_ = ['../upernet_mambavision-t_160k_ade20k-512x512.py']
 
 data_root = 'data/toy_ade/'
-metainfo = dict(classes=('rectangle', 'ellipse', 'triangle'), palette=[[220, 60, 60], [60, 200, 60], [60, 90, 230]])
+# The palette (RGB) is the colour each shape is drawn in, so that a correct prediction keeps the shape's hue.
+metainfo = dict(classes=('background', 'rectangle', 'ellipse', 'triangle'),
+                palette=[[40, 40, 40], [60, 60, 220], [60, 200, 60], [230, 90, 60]])
 crop_size = (256, 256)
 num_classes = len(metainfo['classes'])
 
@@ -31,7 +33,7 @@ test_pipeline = [
     dict(type='PackSegInputs'),
 ]
 dataset = dict(type='BaseSegDataset', data_root=data_root, metainfo=metainfo, img_suffix='.jpg',
-               seg_map_suffix='.png', reduce_zero_label=True)
+               seg_map_suffix='.png', reduce_zero_label=False)
 train_dataloader = dict(
     batch_size=2, num_workers=0, persistent_workers=False,
     dataset=dict(_delete_=True, **dataset, pipeline=train_pipeline,

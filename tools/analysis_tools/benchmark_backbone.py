@@ -1,6 +1,6 @@
 """Speed and memory of the selective-scan backends and of the MambaVision backbone built on them.
 
-    python tools/benchmark_backbone.py [--device cpu|cuda] [--arch tiny] [--repeats 3] [--full-reference]
+    python tools/analysis_tools/benchmark_backbone.py [--device cpu|cuda] [--arch tiny] [--repeats 3] [--full-reference]
 
 Prints two tables: the scan alone at (B, D, N, L) = (1, 160, 8, 12544) and (64, 160, 8, 196), and the
 backbone's inference and training-step time at 224x224, 512x512 and 1280x800 with each backend. The
@@ -8,88 +8,16 @@ reference backend's backward pass is quadratic in L, so its slow cases are skipp
 --full-reference is given (they take many minutes).
 """
 import argparse
-import ctypes
-import gc
-import os
-import statistics
-import sys
-import time
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
-from mambavision_backbone import MambaVision, mamba_ssm_available, selective_scan  # noqa: E402
+from mambavision_backbone import MambaVision, mamba_ssm_available, selective_scan
+from mmengine_plugin.analysis.measure import Table, fmt_mem, measure
 
 SCAN_SHAPES = [(1, 160, 8, 12544), (64, 160, 8, 196)]
 MODEL_CASES = [((224, 224), (8, 8, 14, 7)), ((512, 512), (8, 8, 64, 32)), ((800, 1280), (8, 8, 112, 56))]
 # Cases whose reference-backend timing would take minutes: (what, size) pairs skipped by default.
 SLOW_REFERENCE = {('scan-train', 12544), ('model-train', (800, 1280))}
-
-
-def release_free_memory():
-    """Give memory freed by earlier work back to the OS (glibc keeps it mapped), so RSS counts live data."""
-    gc.collect()
-    malloc_trim = getattr(ctypes.CDLL(None), 'malloc_trim', None)  # glibc only
-    if malloc_trim is not None:
-        malloc_trim(0)
-
-
-class PeakMemory:
-    """Peak memory of a block of code: CUDA allocator statistics, or the process's RSS high-water mark
-    above its live memory at the start (CPU, Linux)."""
-
-    def __init__(self, device):
-        self.device = device
-
-    def __enter__(self):
-        if self.device.type == 'cuda':
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            self.base = torch.cuda.memory_allocated()
-        else:
-            release_free_memory()
-            try:
-                with open('/proc/self/clear_refs', 'w') as f:
-                    f.write('5')  # resets VmHWM (Linux)
-                self.base = self._status('VmRSS')
-            except OSError:
-                self.base = None
-        return self
-
-    @staticmethod
-    def _status(field):
-        with open('/proc/self/status') as f:
-            for line in f:
-                if line.startswith(field + ':'):
-                    return int(line.split()[1]) * 1024
-        raise OSError(field)
-
-    def __exit__(self, *exc):
-        if self.device.type == 'cuda':
-            torch.cuda.synchronize()
-            self.peak = torch.cuda.max_memory_allocated() - self.base
-        else:
-            self.peak = None if self.base is None else self._status('VmHWM') - self.base
-
-
-def measure(fn, device, repeats):
-    """Median seconds of ``fn`` over ``repeats`` calls, after a warm-up call that gives the peak memory."""
-    with PeakMemory(device) as memory:
-        fn()
-    times = []
-    for _ in range(repeats):
-        if device.type == 'cuda':
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device.type == 'cuda':
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), memory.peak
-
-
-def fmt_mem(nbytes):
-    return 'n/a' if nbytes is None else f'{nbytes / 2 ** 20:.0f} MiB'
 
 
 def scan_inputs(shape, device, requires_grad):
@@ -144,18 +72,6 @@ def bench_model(arch, backend, size, windows, device, repeats, full_reference):
         optimizer.step()
     seconds, _ = measure(train_step, device, repeats)
     return row + [f'{seconds:.3f} s']
-
-
-class Table:
-    """A Markdown table printed row by row, as the measurements come in."""
-
-    def __init__(self, header, widths):
-        self.widths = widths
-        self.row(header)
-        print('|' + '|'.join('-' * (w + 2) for w in widths) + '|', flush=True)
-
-    def row(self, cells):
-        print('| ' + ' | '.join(str(c).ljust(w) for c, w in zip(cells, self.widths)) + ' |', flush=True)
 
 
 def main():

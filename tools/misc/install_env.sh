@@ -104,4 +104,4 @@ fi
 say "installing this project (editable)"
 "${PIP[@]}" --no-deps --no-build-isolation -e .
 
-"$PY" tools/check_env.py
+"$PY" tools/misc/check_env.py

@@ -1,27 +1,17 @@
-"""Parameters and FLOPs of a detector or segmentor built from a config.
+"""Multiply-adds of detectors and segmentors as they run at test time (tools/analysis_tools/get_flops.py).
 
-    python tools/get_flops.py CONFIG [--shape H W] [--cfg-options KEY=VALUE ...] [--skip-stock]
-
-Default input (HxW): 800x1280 for detection and, for segmentation, the config's test resize (512x2048,
-640x2560 for the 640x640 ADE20K recipe), the sizes the papers quote.
-FLOPs are multiply-adds (1 MAC = 1 FLOP, the convention of the published tables), counted on one image
-as the model really runs it at test time: windows padded to the window size; a two-stage detector's box
-heads on test_cfg.rpn.max_per_img proposals and mask heads on test_cfg.rcnn.max_per_img detections; a
-segmentor's decode head (the auxiliary head is not run at test time). Counted: convolutions and linear
-layers, attention matmuls (QK^T and AV, 2 * B * heads * N^2 * head_dim), and the selective scan by the
-common convention 9 * B * L * D * N + B * D * L (its einsum is not counted again). Normalisation,
-activations and RoIAlign are not counted. The last line is mmengine's stock counter
-(`get_model_complexity_info`) on the same forward: it sees no scaled_dot_product_attention and, of the
-scan, only its final einsum (B * L * D * N), but counts normalisation layers.
+Counted: convolutions and linear layers (torch's FlopCounterMode), attention matmuls (QK^T and AV, taught to
+the counter for the CPU kernel), and the selective scan by the common convention 9 * B * L * D * N + B * D * L.
+A two-stage detector's box heads run on test_cfg.rpn.max_per_img proposals and its mask heads on
+test_cfg.rcnn.max_per_img detections; a segmentor's decode head only. mmengine's stock counter on the same
+forward is available for comparison (``count_stock``).
 """
-import argparse
 import contextlib
 import copy
 import functools
-import os.path as osp
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from torch.utils._python_dispatch import _disable_current_modes
 from torch.utils.flop_counter import FlopCounterMode, register_flop_formula, sdpa_flop_count
@@ -100,7 +90,7 @@ def stage_forwards(roi_head, name):
     return [forward] if stages is None else [functools.partial(forward, stage) for stage in range(stages)]
 
 
-def run_inference(model, inputs, part=lambda name, fn, *args: fn(*args)):
+def test_time_forward(model, inputs, part=lambda name, fn, *args: fn(*args)):
     """The test-time forward of a segmentor or detector without post-processing, part by part.
 
     ``part(name, fn, *args)`` runs ``fn(*args)`` and may count it. A two-stage detector runs its box heads on
@@ -141,7 +131,7 @@ def count_ours(model, inputs):
             kinds[kind] += n
         return out
 
-    run_inference(model, inputs, count)
+    test_time_forward(model, inputs, count)
     return parts, kinds
 
 
@@ -149,7 +139,7 @@ def count_stock(model, inputs):
     """mmengine's stock count (jit trace) of the same test-time forward."""
     from mmengine.analysis import get_model_complexity_info
     forward = model.forward
-    model.forward = lambda inputs: run_inference(model, inputs)
+    model.forward = lambda inputs: test_time_forward(model, inputs)
     try:
         with torch.no_grad():
             return get_model_complexity_info(model, inputs=(inputs,), show_table=False, show_arch=False)['flops']
@@ -165,37 +155,3 @@ def default_shape(cfg):
         if step.get('type') == 'Resize' and step.get('scale'):
             return min(step['scale']), max(step['scale'])
     return 512, 2048
-
-
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('config')
-    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
-                        help="input size (default 800 1280 for detection, the test resize for segmentation)")
-    parser.add_argument('--skip-stock', action='store_true', help="skip mmengine's counter (slow on long scans)")
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
-                        help='override config settings, e.g. model.backbone.window_size="(8,8,10,5)"')
-    args = parser.parse_args()
-    if not osp.isfile(args.config):
-        parser.error(f'config file {args.config} does not exist')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    height, width = args.shape or default_shape(cfg)
-    _, model, inputs, _ = build(cfg, height, width)
-    params = sum(p.numel() for p in model.parameters())
-    backbone = sum(p.numel() for p in model.backbone.parameters())
-    parts, kinds = count_ours(model, inputs)
-    print(f'config:   {args.config}' + (f' with {args.cfg_options}' if args.cfg_options else ''))
-    print(f'input:    {height}x{width} (HxW), batch 1')
-    print(f'params:   {params / 1e6:.2f} M (backbone {backbone / 1e6:.2f} M)')
-    print(f'FLOPs:    {sum(parts.values()) / 1e9:.1f} G multiply-adds (attention matmuls '
-          f'{kinds["attention"] / 1e9:.2f} G, selective scan {kinds["scan"] / 1e9:.2f} G by 9BLDN + BDL)')
-    print('parts:    ' + ', '.join(f'{name} {macs / 1e9:.1f} G' for name, macs in parts.items()))
-    if not args.skip_stock:
-        print(f"mmengine: {count_stock(model, inputs) / 1e9:.1f} G (stock counter on the same forward: no "
-              "attention matmuls, of the scan only its einsum)")
-
-
-if __name__ == '__main__':
-    main()

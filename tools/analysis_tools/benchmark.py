@@ -1,6 +1,7 @@
 """Inference throughput and peak memory of a detector or segmentor config, backbone alone and whole model.
 
-    python tools/benchmark.py CONFIG [--device cpu|cuda] [--batch 1] [--shape H W] [--repeats 5] [--compare]
+    python tools/analysis_tools/benchmark.py CONFIG [--device cpu|cuda] [--batch 1] [--shape H W] [--repeats 5]
+        [--compare]
 
 The whole model runs its predict step (heads and post-processing, no data pipeline) on random images of
 the given size (default 800x1280 for detection, 512x512 for segmentation). Times are medians of
@@ -12,8 +13,8 @@ import copy
 
 import torch
 
-from benchmark_backbone import Table, fmt_mem, measure
-from get_flops import build
+from mmengine_plugin.analysis.flops import build
+from mmengine_plugin.analysis.measure import Table, fmt_mem, measure
 
 # Backbones swapped in by --compare, with the channels of their four outputs.
 COUNTERPARTS = {

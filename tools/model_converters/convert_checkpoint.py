@@ -1,6 +1,6 @@
 """Convert a published MambaVision checkpoint into an mmengine checkpoint for `init_cfg` or `load_from`.
 
-    python tools/convert_checkpoint.py SRC DST [--arch t|t2|s|b|l|l2|l3]
+    python tools/model_converters/convert_checkpoint.py SRC DST [--arch t|t2|s|b|l|l2|l3]
 
 SRC: a published classification checkpoint (.pth.tar), a Hugging Face copy (.safetensors or .bin) or a
 full mmdet/mmseg checkpoint. DST holds {'state_dict': {'backbone.<name>': tensor}, 'meta': {...}} with
@@ -13,9 +13,8 @@ import sys
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
-from mambavision_backbone import ARCH_ALIASES, ARCH_SETTINGS, MambaVision  # noqa: E402
-from mambavision_backbone.checkpoint import backbone_state_dict, read_state_dict  # noqa: E402
+from mambavision_backbone import ARCH_ALIASES, ARCH_SETTINGS, MambaVision
+from mambavision_backbone.checkpoint import backbone_state_dict, read_state_dict
 
 
 def describe(state_dict):

@@ -15,6 +15,7 @@ CHECKS = [
     ('pycocotools', 'COCO evaluation', 'pip install -r requirements/runtime.txt'),
     ('cv2', 'OpenCV (headless)', 'pip install -r requirements/runtime.txt'),
     ('mambavision_backbone', 'this project: the backbone', 'pip install --no-deps -e .'),
+    ('mmengine_plugin', "this project: the plugins' shared components", 'pip install --no-deps -e .'),
     ('mmdet_plugin', 'this project: the MMDetection plugin', 'pip install --no-deps -e .'),
     ('mmseg_plugin', 'this project: the MMSegmentation plugin', 'pip install --no-deps -e .'),
 ]

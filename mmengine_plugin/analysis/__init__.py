@@ -1,0 +1,1 @@
+"""Counting and measuring tools for models built from configs (FLOPs, speed, memory)."""

@@ -1,0 +1,85 @@
+"""Timing and peak memory of a piece of work, on CPU or CUDA, for the benchmark tools."""
+import ctypes
+import gc
+import statistics
+import time
+
+import torch
+
+
+def release_free_memory():
+    """Give memory freed by earlier work back to the OS (glibc keeps it mapped), so RSS counts live data."""
+    gc.collect()
+    malloc_trim = getattr(ctypes.CDLL(None), 'malloc_trim', None)  # glibc only
+    if malloc_trim is not None:
+        malloc_trim(0)
+
+
+class PeakMemory:
+    """Peak memory of a block of code: CUDA allocator statistics, or the process's RSS high-water mark
+    above its live memory at the start (CPU, Linux)."""
+
+    def __init__(self, device):
+        self.device = device
+
+    def __enter__(self):
+        if self.device.type == 'cuda':
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.base = torch.cuda.memory_allocated()
+        else:
+            release_free_memory()
+            try:
+                with open('/proc/self/clear_refs', 'w') as f:
+                    f.write('5')  # resets VmHWM (Linux)
+                self.base = self._status('VmRSS')
+            except OSError:
+                self.base = None
+        return self
+
+    @staticmethod
+    def _status(field):
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith(field + ':'):
+                    return int(line.split()[1]) * 1024
+        raise OSError(field)
+
+    def __exit__(self, *exc):
+        if self.device.type == 'cuda':
+            torch.cuda.synchronize()
+            self.peak = torch.cuda.max_memory_allocated() - self.base
+        else:
+            self.peak = None if self.base is None else self._status('VmHWM') - self.base
+
+
+def measure(fn, device, repeats):
+    """Median seconds of ``fn`` over ``repeats`` calls, after a warm-up call that gives the peak memory."""
+    with PeakMemory(device) as memory:
+        fn()
+    times = []
+    for _ in range(repeats):
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), memory.peak
+
+
+def fmt_mem(nbytes):
+    return 'n/a' if nbytes is None else f'{nbytes / 2 ** 20:.0f} MiB'
+
+
+class Table:
+    """A Markdown table printed row by row, as the measurements come in."""
+
+    def __init__(self, header, widths):
+        self.widths = widths
+        self.row(header)
+        print('|' + '|'.join('-' * (w + 2) for w in widths) + '|', flush=True)
+
+    def row(self, cells):
+        print('| ' + ' | '.join(str(c).ljust(w) for c, w in zip(cells, self.widths)) + ' |', flush=True)

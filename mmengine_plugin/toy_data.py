@@ -1,0 +1,103 @@
+"""Small generated datasets of drawn shapes, in the layouts of mmdet's COCO and mmseg's ADE20K configs.
+
+They let the demo and the tests train and evaluate real detectors and segmentors without downloading data.
+Every image has a noisy grey background and one to three filled shapes (rectangle, ellipse, triangle),
+each in its own colour.
+
+- COCO layout: ``train2017/*.jpg``, ``val2017/*.jpg``, ``annotations/instances_{train,val}2017.json``
+  (boxes and polygon masks; category ids 1..3).
+- ADE20K layout: ``images/{training,validation}/*.jpg`` and ``annotations/{training,validation}/*.png``,
+  with label 0 for the background and 1..3 for the shapes. Image sizes vary and are not multiples of 32, so
+  that testing meets feature maps that are not multiples of the backbone's windows.
+"""
+import json
+import os
+
+import cv2
+import numpy as np
+
+CATEGORIES = ('rectangle', 'ellipse', 'triangle')
+COLOURS = ((220, 60, 60), (60, 200, 60), (60, 90, 230))  # BGR, as cv2 draws
+
+
+def shape_polygon(kind, rng, width, height):
+    """A random polygon (N, 2) of the given kind that lies inside the image."""
+    w = rng.uniform(0.15, 0.4) * width
+    h = rng.uniform(0.15, 0.4) * height
+    cx = rng.uniform(w / 2 + 2, width - w / 2 - 2)
+    cy = rng.uniform(h / 2 + 2, height - h / 2 - 2)
+    if kind == 'rectangle':
+        return np.array([[cx - w / 2, cy - h / 2], [cx + w / 2, cy - h / 2], [cx + w / 2, cy + h / 2],
+                         [cx - w / 2, cy + h / 2]])
+    if kind == 'ellipse':
+        angles = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+        return np.stack([cx + w / 2 * np.cos(angles), cy + h / 2 * np.sin(angles)], axis=1)
+    return np.array([[cx, cy - h / 2], [cx + w / 2, cy + h / 2], [cx - w / 2, cy + h / 2]])
+
+
+def draw_image(rng, width, height):
+    """(BGR image, [(category index, polygon)]): later shapes are drawn over earlier ones."""
+    image = rng.normal(110, 25, (height, width, 3)).clip(0, 255).astype(np.uint8)
+    shapes = []
+    for _ in range(rng.integers(1, 4)):
+        category = int(rng.integers(len(CATEGORIES)))
+        polygon = shape_polygon(CATEGORIES[category], rng, width, height)
+        cv2.fillPoly(image, [np.round(polygon).astype(np.int32)], COLOURS[category])
+        shapes.append((category, polygon))
+    return image, shapes
+
+
+def _coco_split(out_dir, split, count, size, rng, first_ann_id):
+    width, height = size
+    os.makedirs(os.path.join(out_dir, split), exist_ok=True)
+    images, annotations = [], []
+    ann_id = first_ann_id
+    for index in range(count):
+        image, shapes = draw_image(rng, width, height)
+        file_name = f'{index:06d}.jpg'
+        for category, polygon in shapes:
+            x0, y0 = polygon.min(axis=0)
+            x1, y1 = polygon.max(axis=0)
+            annotations.append(dict(
+                id=ann_id, image_id=index, category_id=category + 1, iscrowd=0,
+                bbox=[float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
+                area=float(cv2.contourArea(polygon.astype(np.float32))),
+                segmentation=[[float(v) for v in polygon.reshape(-1)]]))
+            ann_id += 1
+        cv2.imwrite(os.path.join(out_dir, split, file_name), image)
+        images.append(dict(id=index, file_name=file_name, width=width, height=height))
+    categories = [dict(id=i + 1, name=name, supercategory='shape') for i, name in enumerate(CATEGORIES)]
+    os.makedirs(os.path.join(out_dir, 'annotations'), exist_ok=True)
+    with open(os.path.join(out_dir, 'annotations', f'instances_{split}.json'), 'w') as f:
+        json.dump(dict(images=images, annotations=annotations, categories=categories), f)
+    return ann_id
+
+
+def generate_coco(out_dir, train=8, val=4, size=(320, 256), seed=0):
+    """Write the COCO-layout dataset (images of ``size`` = (W, H)); returns ``out_dir``."""
+    rng = np.random.default_rng(seed)
+    next_id = _coco_split(out_dir, 'train2017', train, size, rng, 1)
+    _coco_split(out_dir, 'val2017', val, size, rng, next_id)
+    return out_dir
+
+
+def _ade20k_split(out_dir, split, count, rng):
+    for sub in ('images', 'annotations'):
+        os.makedirs(os.path.join(out_dir, sub, split), exist_ok=True)
+    for index in range(count):
+        width, height = int(rng.integers(200, 420)), int(rng.integers(180, 330))
+        image, shapes = draw_image(rng, width, height)
+        label = np.zeros((height, width), np.uint8)
+        for category, polygon in shapes:
+            cv2.fillPoly(label, [np.round(polygon).astype(np.int32)], category + 1)
+        name = f'toy_{split}_{index:06d}'
+        cv2.imwrite(os.path.join(out_dir, 'images', split, name + '.jpg'), image)
+        cv2.imwrite(os.path.join(out_dir, 'annotations', split, name + '.png'), label)
+
+
+def generate_ade20k(out_dir, train=8, val=4, seed=0):
+    """Write the ADE20K-layout dataset; returns ``out_dir``."""
+    rng = np.random.default_rng(seed)
+    _ade20k_split(out_dir, 'training', train, rng)
+    _ade20k_split(out_dir, 'validation', val, rng)
+    return out_dir

@@ -1,0 +1,33 @@
+"""Write a small generated dataset of drawn shapes for the demo, the tests or a first try of the configs.
+
+    python tools/misc/generate_toy_data.py coco OUT_DIR [--train 8] [--val 4] [--size 320 256] [--seed 0]
+    python tools/misc/generate_toy_data.py ade20k OUT_DIR [--train 8] [--val 4] [--seed 0]
+
+coco: the layout of mmdet's COCO configs (boxes and polygon masks of rectangles, ellipses and triangles).
+ade20k: the layout of mmseg's ADE20K configs (label 0 background, 1..3 the shapes; varied image sizes).
+"""
+import argparse
+
+from mmengine_plugin.toy_data import generate_ade20k, generate_coco
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('layout', choices=['coco', 'ade20k'])
+    parser.add_argument('out_dir')
+    parser.add_argument('--train', type=int, default=8, help='number of training images')
+    parser.add_argument('--val', type=int, default=4, help='number of validation images')
+    parser.add_argument('--size', type=int, nargs=2, default=(320, 256), metavar=('W', 'H'),
+                        help='image size (coco; ade20k images vary in size)')
+    parser.add_argument('--seed', type=int, default=0)
+    args = parser.parse_args()
+    if args.layout == 'coco':
+        generate_coco(args.out_dir, args.train, args.val, tuple(args.size), args.seed)
+    else:
+        generate_ade20k(args.out_dir, args.train, args.val, args.seed)
+    print(f'wrote {args.train} training and {args.val} validation images in the {args.layout} layout '
+          f'to {args.out_dir}')
+
+
+if __name__ == '__main__':
+    main()
