@@ -94,8 +94,8 @@ def _legend(image: np.ndarray, entries: List[Tuple[str, Tuple[int, int, int]]]) 
 
 def paint_segmentation(image_bgr: np.ndarray, labels: np.ndarray, classes: Sequence[str], palette,
                        opacity: float = 0.5) -> Tuple[np.ndarray, dict]:
-    """The class colours blended over the image, a legend of the classes present (by area), and the
-    fraction of the image each of those classes covers."""
+    """The class colours blended over the image with the region boundaries in white, a legend of the classes
+    present (by area), and the fraction of the image each of those classes covers."""
     if palette is None:  # fixed colours, the same on every run
         palette = np.random.RandomState(0).randint(0, 256, (len(classes), 3))
     colours = np.asarray(palette, np.uint8)[:, ::-1]  # RGB palette -> BGR
@@ -104,6 +104,10 @@ def paint_segmentation(image_bgr: np.ndarray, labels: np.ndarray, classes: Seque
     for c in present:
         area = labels == c
         painted[area] = (image_bgr[area] * (1 - opacity) + colours[c] * opacity).astype(np.uint8)
+    boundary = np.zeros(labels.shape, bool)
+    boundary[:-1] |= labels[:-1] != labels[1:]
+    boundary[:, :-1] |= labels[:, :-1] != labels[:, 1:]
+    painted[boundary] = 255
     fractions = {classes[c]: float((labels == c).mean()) for c in present}
     order = sorted(present, key=lambda c: -fractions[classes[c]])
     entries = [(f'{classes[c]} {100 * fractions[classes[c]]:.1f}%', tuple(int(v) for v in colours[c]))

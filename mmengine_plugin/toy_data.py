@@ -73,7 +73,7 @@ def _coco_split(out_dir, split, count, size, rng, first_ann_id):
     return ann_id
 
 
-def generate_coco(out_dir, train=8, val=4, size=(320, 256), seed=0):
+def generate_coco(out_dir, train=8, val=4, size=(224, 224), seed=0):
     """Write the COCO-layout dataset (images of ``size`` = (W, H)); returns ``out_dir``."""
     rng = np.random.default_rng(seed)
     next_id = _coco_split(out_dir, 'train2017', train, size, rng, 1)

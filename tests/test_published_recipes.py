@@ -49,3 +49,11 @@ def test_the_declared_rate_can_still_be_chosen(name):
     declared = DECLARED[name]
     backbone = built_backbone(name, **{'model.backbone.drop_path_rate': declared})
     assert largest_drop_path(backbone) == pytest.approx(declared)
+
+
+def test_model_zoo_metadata_states_both_rates():
+    from .test_model_zoo import models
+    rates = {model['Config'][len('configs/'):]: model['Metadata'] for model in models()}
+    for name, declared in DECLARED.items():
+        assert rates[name]['Drop Path Rate'] == 0.2
+        assert rates[name]['Published Config Drop Path Rate'] == declared

@@ -1,6 +1,6 @@
 """Write a small generated dataset of drawn shapes for the demo, the tests or a first try of the configs.
 
-    python tools/misc/generate_toy_data.py coco OUT_DIR [--train 8] [--val 4] [--size 320 256] [--seed 0]
+    python tools/misc/generate_toy_data.py coco OUT_DIR [--train 8] [--val 4] [--size 224 224] [--seed 0]
     python tools/misc/generate_toy_data.py ade20k OUT_DIR [--train 8] [--val 4] [--seed 0]
 
 coco: the layout of mmdet's COCO configs (boxes and polygon masks of rectangles, ellipses and triangles).
@@ -17,7 +17,7 @@ def main():
     parser.add_argument('out_dir')
     parser.add_argument('--train', type=int, default=8, help='number of training images')
     parser.add_argument('--val', type=int, default=4, help='number of validation images')
-    parser.add_argument('--size', type=int, nargs=2, default=(320, 256), metavar=('W', 'H'),
+    parser.add_argument('--size', type=int, nargs=2, default=(224, 224), metavar=('W', 'H'),
                         help='image size (coco; ade20k images vary in size)')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args()

@@ -1,12 +1,12 @@
 # MambaVision-T Cascade Mask R-CNN on the generated shapes dataset (tools/misc/generate_toy_data.py coco), for
-# the demo and the tests: CPU-sized inputs (320x256) and windows (8, 8, 14, 7), no ImageNet weights, three
+# the demo and the tests: CPU-sized inputs (224x224) and windows (8, 8, 14, 7), no ImageNet weights, three
 # classes, a short schedule.
 _base_ = ['../cascade-mask-rcnn_mambavision-t_fpn_3x_coco.py']
 
 data_root = 'data/toy_coco/'
 # The palette (RGB) is the colour each shape is drawn in.
 metainfo = dict(classes=('rectangle', 'ellipse', 'triangle'), palette=[(60, 60, 220), (60, 200, 60), (230, 90, 60)])
-image_scale = (320, 256)
+image_scale = (224, 224)
 
 # Fewer proposals and sampled RoIs than on COCO keep a CPU iteration short.
 num_classes = len(metainfo['classes'])
@@ -26,10 +26,12 @@ model = dict(
         rpn_proposal=dict(nms_pre=300, max_per_img=300),
         rcnn=[dict(assigner=dict(type='MaxIoUAssigner', pos_iou_thr=iou, neg_iou_thr=iou, min_pos_iou=iou,
                                  match_low_quality=False, ignore_iof_thr=-1),
-                   sampler=dict(type='RandomSampler', num=64, pos_fraction=0.25, neg_pos_ub=-1,
+                   sampler=dict(type='RandomSampler', num=32, pos_fraction=0.25, neg_pos_ub=-1,
                                 add_gt_as_proposals=True),
                    mask_size=28, pos_weight=-1, debug=False) for iou in (0.5, 0.6, 0.7)]),
-    test_cfg=dict(rpn=dict(nms_pre=300, max_per_img=100), rcnn=dict(max_per_img=20)))
+    # The drawn shapes rarely overlap: a stricter NMS than COCO's 0.5 keeps one box per shape.
+    test_cfg=dict(rpn=dict(nms_pre=300, max_per_img=100),
+                  rcnn=dict(nms=dict(type='nms', iou_threshold=0.3), max_per_img=20)))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
