@@ -21,6 +21,7 @@ demo: $(STAMP)
 	$(PY) tools/misc/demo.py
 
 benchmark: $(STAMP)
+	$(PY) tools/analysis_tools/benchmark_scan.py
 	$(PY) tools/analysis_tools/benchmark_backbone.py
 
 clean-venv:

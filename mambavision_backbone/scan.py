@@ -10,12 +10,14 @@ Shapes follow mamba-ssm: u, delta (B, D, L); A (D, N); B, C (B, N, L); D, delta_
 
 Backends:
     ``'cuda'``      mamba-ssm's fused kernel (CUDA tensors, mamba-ssm installed).
-    ``'torch'``     pure PyTorch, any device; time and memory linear in L in forward and backward.
+    ``'torch'``     pure PyTorch, any device: a two-level chunked scan with about 2 * sqrt(L) sequential
+                    steps; time and memory linear in L in forward and backward.
     ``'reference'`` a direct per-step loop, for tests and benchmarks only.
 ``'auto'`` picks ``'cuda'`` when it can run, else ``'torch'``. The ``MAMBAVISION_SCAN_BACKEND``
 environment variable sets the default for calls that do not name a backend.
 """
 import logging
+import math
 import os
 from typing import Optional
 
@@ -60,46 +62,67 @@ def resolve_backend(backend: Optional[str], device: torch.device) -> str:
     return chosen
 
 
-def _linear_recurrence(a: torch.Tensor, b: torch.Tensor, transpose: bool = False) -> torch.Tensor:
-    """Solve h_t = a_t * h_{t-1} + b_t (h_{-1} = 0) along dim 0 of contiguous (L, ...) tensors.
+def _chunked_recurrence(a: torch.Tensor, b: torch.Tensor, reverse: bool = False) -> torch.Tensor:
+    """Solve a first-order linear recurrence over a sequence stored in chunks, with O(T + C) sequential steps.
 
-    With ``transpose`` it solves the transposed system h_t = a_{t+1} * h_{t+1} + b_t (h_L = 0),
-    which is what the backward pass needs.
+    ``a`` and ``b`` are contiguous (T, C, ...) tensors: sequence position l = c * T + t lives at [t, c].
+    Forward:  h_l = a_l * h_{l-1} + b_l   (h_{-1} = 0).
+    Reverse:  h_l = a_{l+1} * h_{l+1} + b_l   (h_L = 0; the transposed system, for the backward pass).
+    Two levels: a scan inside every chunk at once (T steps, vectorised over the C chunks, also keeping each
+    position's product of decays since its chunk's start), the states entering each chunk (C small steps),
+    then one fix-up. Only products and sums of decays: nothing is divided, so strong decay cannot overflow.
     """
+    steps, chunks = a.shape[0], a.shape[1]
     h = torch.empty_like(b)
-    h_steps, a_steps, b_steps = h.unbind(0), a.unbind(0), b.unbind(0)  # views made once, not per step
-    last = len(h_steps) - 1
-    if transpose:
-        h_steps[last].copy_(b_steps[last])
-        for t in range(last - 1, -1, -1):
-            torch.addcmul(b_steps[t], a_steps[t + 1], h_steps[t + 1], out=h_steps[t])
-    else:
-        h_steps[0].copy_(b_steps[0])
-        for t in range(1, last + 1):
-            torch.addcmul(b_steps[t], a_steps[t], h_steps[t - 1], out=h_steps[t])
-    return h
+    decay = torch.empty_like(a)  # product of the links between the chunk's first position and t
+    first, last = (steps - 1, 0) if reverse else (0, steps - 1)
+    h[first] = b[first]
+    decay[first] = 1
+    for t in (range(steps - 2, -1, -1) if reverse else range(1, steps)):
+        prev, link = (t + 1, a[t + 1]) if reverse else (t - 1, a[t])
+        torch.addcmul(b[t], link, h[prev], out=h[t])
+        torch.mul(link, decay[prev], out=decay[t])
+    # incoming[c]: the state that flows into chunk c from its neighbour, already multiplied by the link.
+    incoming = torch.zeros_like(b[0])
+    for c in (range(chunks - 2, -1, -1) if reverse else range(1, chunks)):
+        src, link = (c + 1, a[0, c + 1]) if reverse else (c - 1, a[0, c])
+        torch.addcmul(h[last, src], decay[last, src], incoming[src], out=incoming[c])
+        incoming[c].mul_(link)
+    return h.addcmul_(decay, incoming)
 
 
-class _LinearRecurrence(torch.autograd.Function):
-    """Autograd for :func:`_linear_recurrence`, with time and memory linear in L.
+class _ChunkedScan(torch.autograd.Function):
+    """y = sum_n C * h with h from :func:`_chunked_recurrence`, and its gradients; time and memory linear in L.
 
-    The recurrence is linear in h, so the gradient g of the states solves the transposed system:
-    g_t = grad_t + a_{t+1} * g_{t+1}. Then dL/db_t = g_t and dL/da_t = g_t * h_{t-1}.
+    The recurrence is linear in h, so the gradient g of the states solves the transposed system
+    g_l = dL/dh_l + a_{l+1} * g_{l+1}, where dL/dh_l = dL/dy_l * C_l. Then dL/db_l = g_l,
+    dL/da_l = g_l * h_{l-1} and dL/dC_l = sum_d dL/dy_l * h_l. The read-out is a batched matrix product
+    forward (fast) and products and sums backward (batched outer products of (D, 1) x (1, N) are slow on CPU).
     """
 
     @staticmethod
-    def forward(ctx, a, b):
-        h = _linear_recurrence(a, b)
-        ctx.save_for_backward(a, h)
-        return h
+    def forward(ctx, a, b, c):
+        h = _chunked_recurrence(a, b)                       # (T, C, B, D, N)
+        ctx.save_for_backward(a, h, c)
+        return torch.matmul(h, c.unsqueeze(-1)).squeeze(-1)  # (T, C, B, D)
 
     @staticmethod
-    def backward(ctx, grad_h):
-        a, h = ctx.saved_tensors
-        g = _linear_recurrence(a, grad_h.contiguous(), transpose=True)
-        grad_a = torch.zeros_like(a)
-        torch.mul(g[1:], h[:-1], out=grad_a[1:])
-        return grad_a, g
+    def backward(ctx, grad_y):
+        a, h, c = ctx.saved_tensors
+        grad_y = grad_y.unsqueeze(-1)
+        grad_c = (grad_y * h).sum(3)
+        g = _chunked_recurrence(a, grad_y * c.unsqueeze(3), reverse=True)
+        grad_a = torch.empty_like(a)
+        torch.mul(g[1:], h[:-1], out=grad_a[1:])                  # h_{l-1} inside the chunk
+        torch.mul(g[0, 1:], h[-1, :-1], out=grad_a[0, 1:])        # h_{l-1} at the end of the previous chunk
+        grad_a[0, 0] = 0
+        return grad_a, g, grad_c
+
+
+def _to_chunks(x: torch.Tensor, steps: int, chunks: int) -> torch.Tensor:
+    """(B, K, L) -> contiguous (T, C, B, K), zero-padded at the end of the sequence to C * T."""
+    x = F.pad(x, (0, steps * chunks - x.shape[-1]))
+    return x.unflatten(-1, (chunks, steps)).permute(3, 2, 0, 1).contiguous()
 
 
 def _prepare(u, delta, A, D, delta_bias, delta_softplus):
@@ -116,15 +139,19 @@ def _prepare(u, delta, A, D, delta_bias, delta_softplus):
 
 def _scan_torch(u, delta, A, B, C, D, delta_bias, delta_softplus):
     out_dtype = u.dtype
-    u, delta, A, D, dtype = _prepare(u, delta, A, D, delta_bias, delta_softplus)
-    # Sequence-first layout: every step of the recurrence reads and writes one contiguous slice.
-    delta_l = delta.permute(2, 0, 1).contiguous()                      # (L, B, D)
-    a = torch.exp(delta_l.unsqueeze(-1) * A)                           # (L, B, D, N)
-    b = (delta_l * u.permute(2, 0, 1)).unsqueeze(-1) * B.to(dtype).permute(2, 0, 1).unsqueeze(2)
-    h = _LinearRecurrence.apply(a, b.contiguous())                     # (L, B, D, N)
-    y = torch.einsum('lbdn,bnl->bdl', h, C.to(dtype))
-    if D is not None:
-        y = y + D[:, None] * u
+    with torch.autocast(u.device.type, enabled=False):  # the recurrence and its read-out stay in fp32
+        u, delta, A, D, dtype = _prepare(u, delta, A, D, delta_bias, delta_softplus)
+        batch, channels, length = u.shape
+        steps = math.isqrt(length - 1) + 1   # chunk length ceil(sqrt(L)): about 2 * sqrt(L) sequential steps
+        chunks = -(-length // steps)
+        # Padded positions have delta = 0: decay 1 and no input, after the real sequence, so they change nothing.
+        delta_c = _to_chunks(delta, steps, chunks)                              # (T, C, B, D)
+        a = (delta_c.unsqueeze(-1) * A).exp_()                                  # (T, C, B, D, N)
+        b = (delta_c * _to_chunks(u, steps, chunks)).unsqueeze(-1) * _to_chunks(B.to(dtype), steps, chunks).unsqueeze(3)
+        y = _ChunkedScan.apply(a, b, _to_chunks(C.to(dtype), steps, chunks))   # (T, C, B, D)
+        y = y.permute(2, 3, 1, 0).reshape(batch, channels, steps * chunks)[..., :length]
+        if D is not None:
+            y = y + D[:, None] * u
     return y.to(out_dtype)
 
 

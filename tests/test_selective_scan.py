@@ -53,8 +53,9 @@ def test_without_skip_and_bias():
 
 
 def test_float32_long_sequence_is_stable_and_exact():
-    """L = 12,544 (a 1280x800 detection input with 112-token windows) in fp32 against fp64."""
-    inputs = make_inputs(1, 6, 8, 12544)
+    """L = 25,600 (the 160x160 window of the S segmentation config) in fp32 against fp64, with |A| up to 8."""
+    inputs = make_inputs(1, 6, 8, 25600)
+    inputs['A'] = -torch.linspace(0.1, 8.0, 48, dtype=torch.float64).reshape(6, 8)
     inputs['delta'] = inputs['delta'] * 3  # softplus(delta) up to ~10: strong decay, tiny and large factors
     expected, _ = run(inputs, 'reference')
     y, _ = run({k: v.float() for k, v in inputs.items()}, 'torch')
@@ -110,3 +111,25 @@ def test_shape_errors():
         selective_scan(**dict(inputs, B=inputs['B'][:, :2]))
     with pytest.raises(ValueError, match='A must be'):
         selective_scan(**dict(inputs, A=inputs['A'][:2]))
+
+
+@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+def test_autocast_keeps_the_recurrence_in_float32(dtype):
+    """Under autocast (the same code path as CUDA AMP) the scan still computes in fp32, read-out included."""
+    inputs = make_inputs(2, 8, 4, 300, dtype=torch.float32)
+    expected, _ = run(inputs, 'reference')
+    with torch.autocast('cpu', dtype=dtype):
+        y, grads = run(inputs, 'torch', grads=True)
+    assert y.dtype == torch.float32
+    torch.testing.assert_close(y, expected, rtol=1e-4, atol=1e-4)
+    assert all(torch.isfinite(g).all() for g in grads.values())
+
+
+def test_chunk_boundaries_are_exact():
+    """Lengths around the chunk sizes (a square, one more, one less) against the float64 reference."""
+    for length in (15, 16, 17, 48, 49, 50):
+        inputs = make_inputs(1, 3, 2, length, seed=length)
+        (y_ref, g_ref), (y, g) = run(inputs, 'reference', grads=True), run(inputs, 'torch', grads=True)
+        torch.testing.assert_close(y, y_ref, rtol=1e-10, atol=1e-10)
+        for name in g_ref:
+            torch.testing.assert_close(g[name], g_ref[name], rtol=1e-9, atol=1e-9)

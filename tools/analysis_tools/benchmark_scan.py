@@ -1,0 +1,85 @@
+"""Speed and peak memory of the selective-scan backends at the shapes the published configs produce.
+
+    python tools/analysis_tools/benchmark_scan.py [--device cpu|cuda] [--dtype fp32|bf16|fp16]
+        [--backend torch reference cuda] [--repeats 3] [--batch 64] [--full-reference]
+
+Shapes (B, D, N, L): classification T at 224 (stage 3, one 14x14 window per image: B = --batch, D = 160,
+L = 196); detection T at 800x1280 (stage 3: D = 160, L = 12,544; stage 4: D = 320, L = 3,136); segmentation
+S at 512x512 (stage 3: D = 192, L = 25,600). Times are the median of --repeats runs after a warm-up run,
+which gives the peak memory; on CUDA every run is synchronised. Inputs in --dtype; every backend accumulates
+in fp32. The reference backend's backward is quadratic in L: its long cases are skipped unless
+--full-reference.
+"""
+import argparse
+
+import torch
+
+from mambavision_backbone import mamba_ssm_available, selective_scan
+from mmengine_plugin.analysis.measure import Table, fmt_mem, measure
+
+DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+
+def shapes(batch):
+    return [('classification T, stage 3', (batch, 160, 8, 196)),
+            ('detection T, stage 3', (1, 160, 8, 12544)),
+            ('detection T, stage 4', (1, 320, 8, 3136)),
+            ('segmentation S, stage 3', (1, 192, 8, 25600))]
+
+
+def scan_inputs(shape, device, dtype, requires_grad):
+    batch, channels, state, length = shape
+    g = torch.Generator().manual_seed(0)
+    tensors = dict(u=torch.randn(batch, channels, length, generator=g),
+                   delta=torch.randn(batch, channels, length, generator=g),
+                   B=torch.randn(batch, state, length, generator=g), C=torch.randn(batch, state, length, generator=g))
+    params = dict(A=-torch.rand(channels, state, generator=g) * 4, D=torch.randn(channels, generator=g),
+                  delta_bias=torch.randn(channels, generator=g))  # parameters stay fp32, as in the model
+    return {**{k: v.to(device, dtype) for k, v in tensors.items()}, **{k: v.to(device) for k, v in params.items()}}
+
+
+def bench(backend, shape, device, dtype, repeats, skip_backward):
+    inputs = scan_inputs(shape, device, dtype, requires_grad=False)
+
+    def forward():
+        with torch.no_grad():
+            selective_scan(**inputs, delta_softplus=True, backend=backend)
+    seconds, peak = measure(forward, device, repeats)
+    cells = [f'{seconds * 1e3:.1f} ms', fmt_mem(peak)]
+    if skip_backward:
+        return cells + ['skipped', 'skipped']
+    leaves = {k: v.requires_grad_(True) for k, v in scan_inputs(shape, device, dtype, True).items()}
+
+    def train():
+        selective_scan(**leaves, delta_softplus=True, backend=backend).float().sum().backward()
+    seconds, peak = measure(train, device, repeats)
+    return cells + [f'{seconds * 1e3:.1f} ms', fmt_mem(peak)]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    parser.add_argument('--dtype', default='fp32', choices=sorted(DTYPES))
+    parser.add_argument('--backend', nargs='+', help='default: torch and reference, and cuda where it runs')
+    parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--batch', type=int, default=64, help='images of the classification case')
+    parser.add_argument('--full-reference', action='store_true', help="also the reference's long backward passes")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        parser.error('--device cuda: CUDA is not available')
+    backends = args.backend or (['torch', 'reference']
+                                + (['cuda'] if mamba_ssm_available() and device.type == 'cuda' else []))
+    print(f'# torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}, inputs {args.dtype}, '
+          f'median of {args.repeats} after a warm-up\n', flush=True)
+    table = Table(['case', '(B, D, N, L)', 'backend', 'forward', 'fwd peak mem', 'fwd+bwd', 'fwd+bwd peak mem'],
+                  [25, 19, 9, 10, 12, 10, 16])
+    for case, shape in shapes(args.batch):
+        for backend in backends:
+            slow = backend == 'reference' and shape[3] > 1000 and not args.full_reference
+            table.row([case, str(shape), backend,
+                       *bench(backend, shape, device, DTYPES[args.dtype], args.repeats, slow)])
+
+
+if __name__ == '__main__':
+    main()
