@@ -18,6 +18,7 @@ from mmengine_plugin.toy_data import generate_ade20k  # noqa: E402
 
 from .helpers import ROOT, load_in_fresh_process, packaged_tool, run_tool  # noqa: E402
 from .test_backbone import read_listing, shapes  # noqa: E402
+from .test_checkpoint import published_classification  # noqa: E402
 
 TOY = os.path.join(ROOT, 'configs/mmseg/toy/upernet_mambavision-t_toy-shapes-256x256.py')
 # (config, parameters the published configs build, lr, weight decay, AMP, train batch per GPU, crop)
@@ -67,10 +68,16 @@ def test_config_builds_the_published_segmentor(name):
 
 @pytest.fixture(scope='module')
 def toy_run(tmp_path_factory):
-    """Two training images, three iterations with our tools/train.py: the working folder and the log."""
+    """Two training images, three iterations with our tools/train.py from a published-style ImageNet file:
+    the working folder and the log."""
+    from mambavision_backbone import MambaVision
     cwd = tmp_path_factory.mktemp('seg')
     generate_ade20k(str(cwd / 'data/toy_ade'), train=2, val=2)
-    log = run_tool([os.path.join(ROOT, 'tools/train.py'), TOY, '--work-dir', 'work', *TRAIN_ARGS], cwd)
+    published_classification(MambaVision('tiny'), str(cwd / 'imagenet.pth.tar'))
+    (cwd / 'toy_imagenet.py').write_text(
+        f"_base_ = [{TOY!r}]\nmodel = dict(backbone=dict(init_cfg=dict(_delete_=True, type='Pretrained', "
+        "checkpoint='imagenet.pth.tar')))\n")
+    log = run_tool([os.path.join(ROOT, 'tools/train.py'), 'toy_imagenet.py', '--work-dir', 'work', *TRAIN_ARGS], cwd)
     return cwd, log
 
 
@@ -78,14 +85,17 @@ def test_train_through_our_tools(toy_run):
     cwd, log = toy_run
     assert 'Iter(train) [3/3]' in log and 'mIoU:' in log
     assert log.count('no CUDA device: automatic mixed precision is switched off') == 1
+    assert 'loaded 245/253 backbone tensors from imagenet.pth.tar' in log
+    assert log.count('fully unpickled') == 1 and 'Namespace' in log  # the pickled training arguments
     assert re.search(r'\(VERY_HIGH *\) DatasetCheckHook', log)  # in the runner's table of hooks
     torch.load(cwd / 'work/iter_3.pth', weights_only=True)
 
 
 def test_packaged_tools_give_the_same_weights_and_metrics(toy_run):
     cwd, _ = toy_run
-    log = run_tool([packaged_tool('mmseg', 'train.py'), TOY, '--work-dir', 'packaged', *TRAIN_ARGS], cwd)
-    assert 'Iter(train) [3/3]' in log
+    log = run_tool([packaged_tool('mmseg', 'train.py'), 'toy_imagenet.py', '--work-dir', 'packaged', *TRAIN_ARGS],
+                   cwd)
+    assert 'Iter(train) [3/3]' in log and 'loaded 245/253 backbone tensors from imagenet.pth.tar' in log
     ours = torch.load(cwd / 'work/iter_3.pth', weights_only=True)['state_dict']
     theirs = torch.load(cwd / 'packaged/iter_3.pth', weights_only=True)['state_dict']
     assert max((ours[k].double() - theirs[k].double()).abs().max().item() for k in ours) <= 1e-6
