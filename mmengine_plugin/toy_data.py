@@ -73,7 +73,7 @@ def _coco_split(out_dir, split, count, size, rng, first_ann_id):
     return ann_id
 
 
-def generate_coco(out_dir, train=8, val=4, size=(224, 224), seed=0):
+def generate_coco(out_dir, train=16, val=8, size=(224, 224), seed=0):
     """Write the COCO-layout dataset (images of ``size`` = (W, H)); returns ``out_dir``."""
     rng = np.random.default_rng(seed)
     next_id = _coco_split(out_dir, 'train2017', train, size, rng, 1)
@@ -95,7 +95,7 @@ def _ade20k_split(out_dir, split, count, rng):
         cv2.imwrite(os.path.join(out_dir, 'annotations', split, name + '.png'), label)
 
 
-def generate_ade20k(out_dir, train=8, val=4, seed=0):
+def generate_ade20k(out_dir, train=16, val=8, seed=0):
     """Write the ADE20K-layout dataset; returns ``out_dir``."""
     rng = np.random.default_rng(seed)
     _ade20k_split(out_dir, 'training', train, rng)

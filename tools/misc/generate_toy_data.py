@@ -1,7 +1,7 @@
 """Write a small generated dataset of drawn shapes for the demo, the tests or a first try of the configs.
 
-    python tools/misc/generate_toy_data.py coco OUT_DIR [--train 8] [--val 4] [--size 224 224] [--seed 0]
-    python tools/misc/generate_toy_data.py ade20k OUT_DIR [--train 8] [--val 4] [--seed 0]
+    python tools/misc/generate_toy_data.py coco OUT_DIR [--train 16] [--val 8] [--size 224 224] [--seed 0]
+    python tools/misc/generate_toy_data.py ade20k OUT_DIR [--train 16] [--val 8] [--seed 0]
 
 coco: the layout of mmdet's COCO configs (boxes and polygon masks of rectangles, ellipses and triangles).
 ade20k: the layout of mmseg's ADE20K configs (label 0 background, 1..3 the shapes; varied image sizes).
@@ -15,8 +15,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('layout', choices=['coco', 'ade20k'])
     parser.add_argument('out_dir')
-    parser.add_argument('--train', type=int, default=8, help='number of training images')
-    parser.add_argument('--val', type=int, default=4, help='number of validation images')
+    parser.add_argument('--train', type=int, default=16, help='number of training images')
+    parser.add_argument('--val', type=int, default=8, help='number of validation images')
     parser.add_argument('--size', type=int, nargs=2, default=(224, 224), metavar=('W', 'H'),
                         help='image size (coco; ade20k images vary in size)')
     parser.add_argument('--seed', type=int, default=0)

@@ -58,7 +58,7 @@ test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json')
 test_evaluator = val_evaluator
 
-train_cfg = dict(max_epochs=4, val_interval=4)
+train_cfg = dict(max_epochs=8, val_interval=8)
 param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=8)]
 optim_wrapper = dict(optimizer=dict(lr=2e-4))
-default_hooks = dict(logger=dict(interval=2), checkpoint=dict(interval=2))
+default_hooks = dict(logger=dict(interval=2), checkpoint=dict(interval=4))
