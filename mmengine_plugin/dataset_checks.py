@@ -54,7 +54,8 @@ def check_coco_categories(dataset) -> None:
     cat_img_map, cat_ids = getattr(dataset, 'cat_img_map', None), getattr(dataset, 'cat_ids', None)
     if cat_img_map is None or cat_ids is None:
         return
-    unknown = sorted(c for c, images in cat_img_map.items() if images and c not in set(cat_ids))
+    known = set(cat_ids)
+    unknown = sorted(c for c, images in cat_img_map.items() if images and c not in known)
     if not unknown:
         return
     names = unknown
