@@ -10,12 +10,14 @@ Shapes follow mamba-ssm: u, delta (B, D, L); A (D, N); B, C (B, N, L); D, delta_
 
 Backends:
     ``'cuda'``      mamba-ssm's fused kernel (CUDA tensors, mamba-ssm installed).
+    ``'triton'``    our Triton kernels (GPU tensors, triton installed; CPU tensors under ``TRITON_INTERPRET=1``).
     ``'torch'``     pure PyTorch, any device: a two-level chunked scan with about 2 * sqrt(L) sequential
                     steps; time and memory linear in L in forward and backward.
     ``'reference'`` a direct per-step loop, for tests and benchmarks only.
-``'auto'`` picks ``'cuda'`` when it can run, else ``'torch'``. The ``MAMBAVISION_SCAN_BACKEND``
-environment variable sets the default for calls that do not name a backend.
+``'auto'`` picks ``'cuda'`` when it can run, else ``'triton'`` on CUDA tensors, else ``'torch'``. The
+``MAMBAVISION_SCAN_BACKEND`` environment variable sets the default for calls that do not name a backend.
 """
+import importlib.util
 import logging
 import math
 import os
@@ -26,7 +28,7 @@ import torch.nn.functional as F
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ('auto', 'cuda', 'torch', 'reference')
+BACKENDS = ('auto', 'cuda', 'triton', 'torch', 'reference')
 ENV_VAR = 'MAMBAVISION_SCAN_BACKEND'
 _logged_choices = set()
 
@@ -41,6 +43,11 @@ def mamba_ssm_available() -> bool:
     return _mamba_ssm_scan is not None
 
 
+def triton_available() -> bool:
+    """Whether triton is installed (it is imported only when the ``'triton'`` backend runs)."""
+    return importlib.util.find_spec('triton') is not None
+
+
 def resolve_backend(backend: Optional[str], device: torch.device) -> str:
     """Turn a requested backend (None, 'auto' or a name) into the one that will run on ``device``."""
     requested = backend or os.environ.get(ENV_VAR) or 'auto'
@@ -49,13 +56,21 @@ def resolve_backend(backend: Optional[str], device: torch.device) -> str:
         raise ValueError(f'unknown selective-scan backend {requested!r} (from the {source}); '
                          f'choose one of {BACKENDS}')
     if requested == 'auto':
-        chosen = 'cuda' if (mamba_ssm_available() and device.type == 'cuda') else 'torch'
+        if device.type == 'cuda' and mamba_ssm_available():
+            chosen = 'cuda'
+        elif device.type == 'cuda' and triton_available():
+            chosen = 'triton'
+        else:
+            chosen = 'torch'
     else:
         chosen = requested
         if chosen == 'cuda' and not mamba_ssm_available():
             raise RuntimeError("selective-scan backend 'cuda' needs mamba-ssm: pip install -e .[cuda]")
         if chosen == 'cuda' and device.type != 'cuda':
             raise RuntimeError(f"selective-scan backend 'cuda' needs CUDA tensors, got {device.type}")
+        if chosen == 'triton' and not triton_available():
+            raise RuntimeError("selective-scan backend 'triton' needs triton: pip install -e .[triton] "
+                               "(CUDA builds of torch ship with it)")
     if (requested, chosen, device.type) not in _logged_choices:
         _logged_choices.add((requested, chosen, device.type))
         logger.info('selective scan: using the %r backend on %s (requested: %r)', chosen, device.type, requested)
@@ -179,7 +194,12 @@ def _scan_cuda(u, delta, A, B, C, D, delta_bias, delta_softplus):
                            delta_softplus=delta_softplus, return_last_state=False)
 
 
-_IMPLEMENTATIONS = {'cuda': _scan_cuda, 'torch': _scan_torch, 'reference': _scan_reference}
+def _scan_triton(u, delta, A, B, C, D, delta_bias, delta_softplus):
+    from .scan_triton import selective_scan_triton  # imports triton: only when this backend runs
+    return selective_scan_triton(u, delta, A, B, C, D, delta_bias, delta_softplus)
+
+
+_IMPLEMENTATIONS = {'cuda': _scan_cuda, 'triton': _scan_triton, 'torch': _scan_torch, 'reference': _scan_reference}
 
 
 def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,

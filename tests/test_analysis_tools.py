@@ -86,3 +86,17 @@ def test_benchmark_measures_model_and_counterparts():
     for line in rows.values():
         cells = [c.strip() for c in line.split('|')[1:-1]]
         assert float(cells[2]) > 0 and float(cells[4]) > 0
+
+
+def test_scan_benchmark_prints_one_row_per_backend_and_refuses_missing_backends():
+    tool = os.path.join(ROOT, 'tools/analysis_tools/benchmark_scan.py')
+    result = subprocess.run([sys.executable, tool, '--cases', 'classification', '--batch', '2', '--repeats', '1',
+                             '--backend', 'torch', 'reference'], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [[c.strip() for c in line.split('|')[1:-1]] for line in result.stdout.splitlines()
+            if line.startswith('| classification')]
+    assert [row[1:3] for row in rows] == [['(2, 160, 8, 196)', 'torch'], ['(2, 160, 8, 196)', 'reference']]
+    for row in rows:
+        assert all(re.fullmatch(r'\d+\.\d ms', cell) for cell in (row[3], row[5])), row
+    result = subprocess.run([sys.executable, tool, '--backend', 'cuda'], capture_output=True, text=True)
+    assert result.returncode == 2 and "--backend cuda: selective-scan backend 'cuda' needs" in result.stderr

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mambavision_backbone import ARCH_SETTINGS, MambaVision, attention_block_indices
-from mambavision_backbone.layers import Attention, DropPath
+from mambavision_backbone.layers import Attention, DropPath, MambaVisionMixer
 
 from . import reference_model
 
@@ -236,3 +236,50 @@ def test_pretrained_is_loaded_in_init_weights_not_in_constructor(tmp_path):
         model.init_weights()
     with pytest.raises(ValueError, match='either pretrained or init_cfg'):
         MambaVision('tiny', pretrained=missing, init_cfg=dict(type='Pretrained', checkpoint=missing))
+
+
+def relative_error(value, expected):
+    return ((value.float() - expected).norm() / expected.norm()).item()
+
+
+@pytest.mark.parametrize('dtype, output_tol, grad_tol', [(torch.bfloat16, 0.03, 0.01), (torch.float16, 0.005, 0.002)])
+@pytest.mark.parametrize('scale', [1.0, 255.0])
+def test_autocast_outputs_and_gradients_stay_close_to_float32(dtype, output_tol, grad_tol, scale):
+    """Mixed precision as CUDA AMP runs it (torch.autocast, same code path on CPU), training mode, initial
+    weights; inputs normalised (scale 1) or raw pixel magnitudes (scale 255)."""
+    torch.manual_seed(0)
+    model = MambaVision(**SMALL).train()
+    x = torch.randn(2, 3, 64, 64) * scale
+
+    def outputs_and_grads(**autocast):
+        model.zero_grad()
+        with torch.autocast('cpu', **autocast):
+            outs = model(x)
+        sum(o.float().square().sum() for o in outs).backward()
+        return outs, torch.cat([p.grad.flatten() for p in model.parameters()])
+
+    outs_32, grads_32 = outputs_and_grads(enabled=False)
+    outs, grads = outputs_and_grads(dtype=dtype)
+    assert torch.isfinite(grads).all()
+    for out, out_32 in zip(outs, outs_32):
+        assert torch.isfinite(out).all()
+        assert relative_error(out, out_32) < output_tol
+    assert relative_error(grads, grads_32) < grad_tol
+
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_mixer_under_autocast_at_detection_window_length(dtype):
+    """One 112x112 window of the detection configs (L = 12,544 tokens) through the Mamba mixer."""
+    torch.manual_seed(0)
+    mixer = MambaVisionMixer(16)
+    x = torch.randn(1, 112 * 112, 16, requires_grad=True)
+    y_32 = mixer(x)
+    grads_32 = torch.autograd.grad(y_32.square().sum(), [x, *mixer.parameters()])
+    with torch.autocast('cpu', dtype=dtype):
+        y = mixer(x)
+    assert y.dtype == dtype
+    grads = torch.autograd.grad(y.float().square().sum(), [x, *mixer.parameters()])
+    assert relative_error(y, y_32) < 0.01
+    for grad, grad_32 in zip(grads, grads_32):
+        assert torch.isfinite(grad).all()
+        assert relative_error(grad, grad_32) < 0.03

@@ -91,10 +91,23 @@ def test_backend_choice_argument_environment_and_errors(monkeypatch):
     monkeypatch.setenv(scan_module.ENV_VAR, 'fast')
     with pytest.raises(ValueError, match='MAMBAVISION_SCAN_BACKEND'):
         scan_module.resolve_backend(None, device)
-    with pytest.raises(ValueError, match="unknown selective-scan backend 'triton'"):
-        scan_module.resolve_backend('triton', device)
+    with pytest.raises(ValueError, match="unknown selective-scan backend 'fast'"):
+        scan_module.resolve_backend('fast', device)
     with pytest.raises(RuntimeError, match='cuda'):
         scan_module.resolve_backend('cuda', device)
+    monkeypatch.setattr(scan_module, 'triton_available', lambda: False)
+    with pytest.raises(RuntimeError, match=r'pip install -e \.\[triton\]'):
+        scan_module.resolve_backend('triton', device)
+
+
+@pytest.mark.parametrize('mamba_ssm, triton, device, expected', [
+    (True, True, 'cuda', 'cuda'), (False, True, 'cuda', 'triton'), (False, False, 'cuda', 'torch'),
+    (True, True, 'cpu', 'torch'), (False, True, 'mps', 'torch')])
+def test_auto_prefers_mamba_ssm_then_triton_on_gpus(monkeypatch, mamba_ssm, triton, device, expected):
+    monkeypatch.delenv(scan_module.ENV_VAR, raising=False)
+    monkeypatch.setattr(scan_module, 'mamba_ssm_available', lambda: mamba_ssm)
+    monkeypatch.setattr(scan_module, 'triton_available', lambda: triton)
+    assert scan_module.resolve_backend('auto', torch.device(device)) == expected
 
 
 def test_choice_is_logged_once(monkeypatch, package_logs):
@@ -133,3 +146,18 @@ def test_chunk_boundaries_are_exact():
         torch.testing.assert_close(y, y_ref, rtol=1e-10, atol=1e-10)
         for name in g_ref:
             torch.testing.assert_close(g[name], g_ref[name], rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize('compiler', ['aot_eager', pytest.param('inductor', marks=pytest.mark.slow)])
+def test_torch_backend_compiles_into_one_graph(compiler, monkeypatch):
+    """torch.compile(fullgraph=True) traces the few-step scan, forward and backward, with no graph break."""
+    monkeypatch.setattr(scan_module, '_logged_choices', set())  # the first call also logs the choice
+    inputs = {k: v.float() for k, v in make_inputs(2, 3, 4, 50).items()}
+    expected, expected_grads = run(inputs, 'torch', grads=True)
+    compiled = torch.compile(selective_scan, backend=compiler, fullgraph=True)
+    leaves = {k: v.clone().requires_grad_() for k, v in inputs.items()}
+    y = compiled(**leaves, delta_softplus=True, backend='torch')
+    (y * torch.cos(y)).sum().backward()
+    torch.testing.assert_close(y.detach(), expected, rtol=1e-5, atol=1e-5)
+    for name, leaf in leaves.items():
+        torch.testing.assert_close(leaf.grad, expected_grads[name], rtol=1e-4, atol=1e-4, msg=name)

@@ -1,13 +1,15 @@
 """Speed and peak memory of the selective-scan backends at the shapes the published configs produce.
 
     python tools/analysis_tools/benchmark_scan.py [--device cpu|cuda] [--dtype fp32|bf16|fp16]
-        [--backend torch reference cuda] [--repeats 3] [--batch 64] [--full-reference]
+        [--backend torch reference triton cuda] [--cases classification detection segmentation]
+        [--repeats 3] [--batch 64] [--full-reference]
 
 Shapes (B, D, N, L): classification T at 224 (stage 3, one 14x14 window per image: B = --batch, D = 160,
 L = 196); detection T at 800x1280 (stage 3: D = 160, L = 12,544; stage 4: D = 320, L = 3,136); segmentation
 S at 512x512 (stage 3: D = 192, L = 25,600). Times are the median of --repeats runs after a warm-up run,
-which gives the peak memory; on CUDA every run is synchronised. Inputs in --dtype; every backend accumulates
-in fp32. The reference backend's backward is quadratic in L: its long cases are skipped unless
+which gives the peak memory; on CUDA every run is synchronised. By default the backends are torch and
+reference, plus triton (triton installed) and cuda (mamba-ssm installed) on --device cuda. Inputs in --dtype;
+every backend accumulates in fp32. The reference backend's backward is quadratic in L: its long cases are skipped unless
 --full-reference.
 """
 import argparse
@@ -15,9 +17,11 @@ import argparse
 import torch
 
 from mambavision_backbone import mamba_ssm_available, selective_scan
+from mambavision_backbone.scan import resolve_backend, triton_available
 from mmengine_plugin.analysis.measure import Table, fmt_mem, measure
 
 DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+CASES = ('classification', 'detection', 'segmentation')
 
 
 def shapes(batch):
@@ -60,7 +64,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     parser.add_argument('--dtype', default='fp32', choices=sorted(DTYPES))
-    parser.add_argument('--backend', nargs='+', help='default: torch and reference, and cuda where it runs')
+    parser.add_argument('--backend', nargs='+', help='default: torch and reference, and triton and cuda on GPUs')
+    parser.add_argument('--cases', nargs='+', choices=CASES, default=list(CASES),
+                        help='which published shapes to run (default: all)')
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--batch', type=int, default=64, help='images of the classification case')
     parser.add_argument('--full-reference', action='store_true', help="also the reference's long backward passes")
@@ -68,13 +74,21 @@ def main():
     device = torch.device(args.device)
     if device.type == 'cuda' and not torch.cuda.is_available():
         parser.error('--device cuda: CUDA is not available')
-    backends = args.backend or (['torch', 'reference']
-                                + (['cuda'] if mamba_ssm_available() and device.type == 'cuda' else []))
+    backends = args.backend or ['torch', 'reference']
+    if not args.backend and device.type == 'cuda':
+        backends += ['triton'] * triton_available() + ['cuda'] * mamba_ssm_available()
+    for backend in backends:  # fail before measuring anything, and log the choices before the table
+        try:
+            resolve_backend(backend, device)
+        except (ValueError, RuntimeError) as error:
+            parser.error(f'--backend {backend}: {error}')
     print(f'# torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}, inputs {args.dtype}, '
           f'median of {args.repeats} after a warm-up\n', flush=True)
     table = Table(['case', '(B, D, N, L)', 'backend', 'forward', 'fwd peak mem', 'fwd+bwd', 'fwd+bwd peak mem'],
                   [25, 19, 9, 10, 12, 10, 16])
     for case, shape in shapes(args.batch):
+        if case.split()[0] not in args.cases:
+            continue
         for backend in backends:
             slow = backend == 'reference' and shape[3] > 1000 and not args.full_reference
             table.row([case, str(shape), backend,

@@ -1,5 +1,7 @@
 """Check that the environment has everything the toolbox needs, and say how to fix what is missing."""
 import importlib
+import importlib.metadata
+import importlib.util
 import sys
 
 # (module, what it proves, how to fix it when the import fails)
@@ -20,6 +22,22 @@ CHECKS = [
     ('mmseg_plugin', 'this project: the MMSegmentation plugin', 'pip install --no-deps -e .'),
 ]
 
+# Optional packages: (distribution, module, what it enables, how to install it)
+OPTIONAL = [
+    ('triton', 'triton', "the 'triton' selective-scan backend", 'pip install --no-deps -r requirements/triton.txt'),
+    ('mamba-ssm', 'mamba_ssm', "the 'cuda' selective-scan backend (CUDA only)", 'pip install -e .[cuda]'),
+]
+
+
+def optional_report() -> str:
+    found = []
+    for distribution, module, what, fix in OPTIONAL:
+        if importlib.util.find_spec(module) is None:
+            found.append(f'{distribution} absent ({what}: {fix})')
+        else:
+            found.append(f'{distribution} {importlib.metadata.version(distribution)}')
+    return ', '.join(found)
+
 
 def main() -> int:
     failures = []
@@ -39,6 +57,7 @@ def main() -> int:
     print(f'[check_env] ok: torch {torch.__version__}, mmengine {mmengine.__version__}, '
           f'mmcv {mmcv.__version__} (ops compiled), mmdet {mmdet.__version__}, mmseg {mmseg.__version__}, '
           f'CUDA available: {torch.cuda.is_available()}')
+    print(f'[check_env] optional: {optional_report()}')
     return 0
 
 

@@ -101,6 +101,13 @@ else
     fi
 fi
 
+if "$PY" -c 'import triton' 2>/dev/null; then
+    say "keeping the installed triton $("$PY" -c 'import triton; print(triton.__version__)')"
+else
+    say "installing triton without dependencies (requirements/triton.txt)"
+    "${PIP[@]}" --no-deps -r requirements/triton.txt
+fi
+
 say "installing this project (editable)"
 "${PIP[@]}" --no-deps --no-build-isolation -e .
 
