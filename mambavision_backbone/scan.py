@@ -77,32 +77,58 @@ def resolve_backend(backend: Optional[str], device: torch.device) -> str:
     return chosen
 
 
+def _chunk_decays(a: torch.Tensor, reverse: bool, cumulative: bool) -> torch.Tensor:
+    """decay[t]: the product of the links between the chunk's first position (in the scan's direction) and t.
+
+    ``cumulative``: one cumulative product (on accelerators, where every launch counts), else a loop of
+    products (on CPU, where torch.cumprod along the outer dimension is several times slower than the loop).
+    """
+    steps = a.shape[0]
+    decay = torch.ones_like(a)
+    if cumulative and steps > 1:
+        if reverse:
+            decay[:-1] = a[1:].flip(0).cumprod(0).flip(0)
+        else:
+            torch.cumprod(a[1:], 0, out=decay[1:])
+        return decay
+    for t in (range(steps - 2, -1, -1) if reverse else range(1, steps)):
+        prev, link = (t + 1, a[t + 1]) if reverse else (t - 1, a[t])
+        torch.mul(link, decay[prev], out=decay[t])
+    return decay
+
+
 def _chunked_recurrence(a: torch.Tensor, b: torch.Tensor, reverse: bool = False) -> torch.Tensor:
-    """Solve a first-order linear recurrence over a sequence stored in chunks, with O(T + C) sequential steps.
+    """Solve a first-order linear recurrence over a sequence stored in chunks, with about T + C sequential steps.
 
     ``a`` and ``b`` are contiguous (T, C, ...) tensors: sequence position l = c * T + t lives at [t, c].
     Forward:  h_l = a_l * h_{l-1} + b_l   (h_{-1} = 0).
     Reverse:  h_l = a_{l+1} * h_{l+1} + b_l   (h_L = 0; the transposed system, for the backward pass).
-    Two levels: a scan inside every chunk at once (T steps, vectorised over the C chunks, also keeping each
-    position's product of decays since its chunk's start), the states entering each chunk (C small steps),
-    then one fix-up. Only products and sums of decays: nothing is divided, so strong decay cannot overflow.
+    Two levels: a scan inside every chunk at once (T - 1 steps, vectorised over the C chunks), the states
+    entering each chunk (C - 1 steps), then one fix-up with each position's product of decays since its chunk's
+    start (one cumulative product). Every step is one fused multiply-add, and only products and sums of decays
+    are formed: nothing is divided, so strong decay cannot overflow.
     """
     steps, chunks = a.shape[0], a.shape[1]
     h = torch.empty_like(b)
-    decay = torch.empty_like(a)  # product of the links between the chunk's first position and t
     first, last = (steps - 1, 0) if reverse else (0, steps - 1)
     h[first] = b[first]
-    decay[first] = 1
     for t in (range(steps - 2, -1, -1) if reverse else range(1, steps)):
         prev, link = (t + 1, a[t + 1]) if reverse else (t - 1, a[t])
         torch.addcmul(b[t], link, h[prev], out=h[t])
-        torch.mul(link, decay[prev], out=decay[t])
-    # incoming[c]: the state that flows into chunk c from its neighbour, already multiplied by the link.
+    decay = _chunk_decays(a, reverse, cumulative=a.device.type != 'cpu')
+    # incoming[c]: the state that flows into chunk c from its neighbour, already multiplied by the link:
+    # incoming[c] = link_c * (h[last, src] + decay[last, src] * incoming[src]), one step per chunk.
     incoming = torch.zeros_like(b[0])
-    for c in (range(chunks - 2, -1, -1) if reverse else range(1, chunks)):
-        src, link = (c + 1, a[0, c + 1]) if reverse else (c - 1, a[0, c])
-        torch.addcmul(h[last, src], decay[last, src], incoming[src], out=incoming[c])
-        incoming[c].mul_(link)
+    if chunks > 1:
+        if reverse:
+            links, sources, order = a[0, 1:], slice(1, None), range(chunks - 2, -1, -1)
+        else:
+            links, sources, order = a[0, 1:], slice(None, -1), range(1, chunks)
+        carried = links * h[last, sources]        # entry k: into chunk k (reverse) or chunk k + 1 (forward)
+        carried_decay = links * decay[last, sources]
+        for c in order:
+            k, src = (c, c + 1) if reverse else (c - 1, c - 1)
+            torch.addcmul(carried[k], carried_decay[k], incoming[src], out=incoming[c])
     return h.addcmul_(decay, incoming)
 
 

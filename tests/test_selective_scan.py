@@ -161,3 +161,15 @@ def test_torch_backend_compiles_into_one_graph(compiler, monkeypatch):
     torch.testing.assert_close(y.detach(), expected, rtol=1e-5, atol=1e-5)
     for name, leaf in leaves.items():
         torch.testing.assert_close(leaf.grad, expected_grads[name], rtol=1e-4, atol=1e-4, msg=name)
+
+
+@pytest.mark.parametrize('reverse', [False, True])
+def test_chunk_decays_by_cumulative_product_equal_the_loop(reverse):
+    """Accelerators take the decays from one cumulative product, CPUs from a loop: both give the same numbers."""
+    a = torch.rand(7, 5, 2, 3, dtype=torch.float64)
+    loop = scan_module._chunk_decays(a, reverse, cumulative=False)
+    torch.testing.assert_close(scan_module._chunk_decays(a, reverse, cumulative=True), loop, rtol=1e-12, atol=0)
+    t = 2
+    expected = a[t + 1:].prod(0) if reverse else a[1:t + 1].prod(0)
+    torch.testing.assert_close(loop[t], expected)
+    assert (loop[-1 if reverse else 0] == 1).all()
