@@ -48,6 +48,14 @@ def triton_available() -> bool:
     return importlib.util.find_spec('triton') is not None
 
 
+def available_backends(device: torch.device) -> list:
+    """The backends that can run on ``device`` (without an interpreter), portable ones first."""
+    backends = ['torch', 'reference']
+    if device.type == 'cuda':
+        backends += ['triton'] * triton_available() + ['cuda'] * mamba_ssm_available()
+    return backends
+
+
 def resolve_backend(backend: Optional[str], device: torch.device) -> str:
     """Turn a requested backend (None, 'auto' or a name) into the one that will run on ``device``."""
     requested = backend or os.environ.get(ENV_VAR) or 'auto'

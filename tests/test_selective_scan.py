@@ -173,3 +173,12 @@ def test_chunk_decays_by_cumulative_product_equal_the_loop(reverse):
     expected = a[t + 1:].prod(0) if reverse else a[1:t + 1].prod(0)
     torch.testing.assert_close(loop[t], expected)
     assert (loop[-1 if reverse else 0] == 1).all()
+
+
+def test_available_backends_per_device(monkeypatch):
+    monkeypatch.setattr(scan_module, 'mamba_ssm_available', lambda: True)
+    monkeypatch.setattr(scan_module, 'triton_available', lambda: True)
+    assert scan_module.available_backends(torch.device('cuda')) == ['torch', 'reference', 'triton', 'cuda']
+    assert scan_module.available_backends(torch.device('cpu')) == ['torch', 'reference']
+    monkeypatch.setattr(scan_module, 'triton_available', lambda: False)
+    assert scan_module.available_backends(torch.device('cuda')) == ['torch', 'reference', 'cuda']

@@ -1,7 +1,7 @@
 """Inference and training-step time of the MambaVision backbone with each selective-scan backend.
 
     python tools/analysis_tools/benchmark_backbone.py [--device cpu|cuda] [--arch tiny] [--repeats 3]
-        [--scan-backend torch reference cuda] [--full-reference]
+        [--scan-backend torch reference triton cuda] [--full-reference]
 
 At 224x224, 512x512 and 1280x800 with the windows of the classification, segmentation and detection
 configs. The reference backend's backward pass is quadratic in L, so its 1280x800 training step is skipped
@@ -11,7 +11,8 @@ import argparse
 
 import torch
 
-from mambavision_backbone import MambaVision, mamba_ssm_available
+from mambavision_backbone import MambaVision
+from mambavision_backbone.scan import available_backends, resolve_backend
 from mmengine_plugin.analysis.measure import Table, measure
 
 MODEL_CASES = [((224, 224), (8, 8, 14, 7)), ((512, 512), (8, 8, 64, 32)), ((800, 1280), (8, 8, 112, 56))]
@@ -49,13 +50,17 @@ def main():
     parser.add_argument('--arch', default='tiny')
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--full-reference', action='store_true', help='also time the minutes-long reference cases')
-    parser.add_argument('--scan-backend', nargs='+', help='default: torch and reference, and cuda where it runs')
+    parser.add_argument('--scan-backend', nargs='+', help='default: torch and reference, and triton and cuda on GPUs')
     args = parser.parse_args()
     device = torch.device(args.device)
     if device.type == 'cuda' and not torch.cuda.is_available():
         parser.error('--device cuda: CUDA is not available')
-    backends = args.scan_backend or (['torch', 'reference']
-                                     + (['cuda'] if mamba_ssm_available() and device.type == 'cuda' else []))
+    backends = args.scan_backend or available_backends(device)
+    for backend in backends:  # fail before measuring anything
+        try:
+            resolve_backend(backend, device)
+        except (ValueError, RuntimeError) as error:
+            parser.error(f'--scan-backend {backend}: {error}')
     print(f'# torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}, '
           f'backends {backends}, median of {args.repeats} after a warm-up', flush=True)
     print(f'\n# MambaVision-{args.arch} backbone, batch 1\n', flush=True)

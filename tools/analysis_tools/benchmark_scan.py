@@ -16,8 +16,8 @@ import argparse
 
 import torch
 
-from mambavision_backbone import mamba_ssm_available, selective_scan
-from mambavision_backbone.scan import resolve_backend, triton_available
+from mambavision_backbone import selective_scan
+from mambavision_backbone.scan import available_backends, resolve_backend
 from mmengine_plugin.analysis.measure import Table, fmt_mem, measure
 
 DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -74,9 +74,7 @@ def main():
     device = torch.device(args.device)
     if device.type == 'cuda' and not torch.cuda.is_available():
         parser.error('--device cuda: CUDA is not available')
-    backends = args.backend or ['torch', 'reference']
-    if not args.backend and device.type == 'cuda':
-        backends += ['triton'] * triton_available() + ['cuda'] * mamba_ssm_available()
+    backends = args.backend or available_backends(device)
     for backend in backends:  # fail before measuring anything, and log the choices before the table
         try:
             resolve_backend(backend, device)
