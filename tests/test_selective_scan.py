@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -182,3 +185,21 @@ def test_available_backends_per_device(monkeypatch):
     assert scan_module.available_backends(torch.device('cpu')) == ['torch', 'reference']
     monkeypatch.setattr(scan_module, 'triton_available', lambda: False)
     assert scan_module.available_backends(torch.device('cuda')) == ['torch', 'reference', 'cuda']
+
+
+def test_everything_imports_and_runs_without_triton():
+    """Triton is optional: blocked, the package imports, auto runs, and asking for 'triton' says how to get it."""
+    code = '\n'.join([
+        'import sys; sys.modules["triton"] = None',
+        'import torch, mambavision_backbone, mmdet_plugin, mmseg_plugin',
+        'from mambavision_backbone import selective_scan, scan',
+        'x = torch.ones(1, 2, 5)',
+        'args = (x, x, -torch.ones(2, 3), torch.ones(1, 3, 5), torch.ones(1, 3, 5))',
+        'print(selective_scan(*args).shape, scan.available_backends(torch.device("cuda")))',
+        'selective_scan(*args, backend="triton")',
+    ])
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert result.stdout.strip().splitlines()[-1] == "torch.Size([1, 2, 5]) ['torch', 'reference']"
+    assert result.stderr.strip().splitlines()[-1] == (
+        "RuntimeError: selective-scan backend 'triton' needs triton: pip install -e .[triton] "
+        "(CUDA builds of torch ship with it)")
