@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml requirements/runtime.txt requirements/openmmlab.txt requirements/triton.txt tools/misc/install_env.sh tools/misc/check_env.py
+$(STAMP): pyproject.toml requirements/runtime.txt requirements/openmmlab.txt requirements/triton.txt requirements/deploy.txt tools/misc/install_env.sh tools/misc/check_env.py
 	VENV=$(VENV) bash tools/misc/install_env.sh
 	touch $@
 

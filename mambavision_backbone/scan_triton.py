@@ -11,13 +11,12 @@ saved entry state, and scans the transposed recurrence of the state gradients wi
 Gradients of B and C are summed over channels with atomic adds into float32 buffers.
 
 Triton is optional: this module is imported only when the ``'triton'`` backend is used. On CPU tensors the
-kernels run under Triton's interpreter, which must be switched on (``TRITON_INTERPRET=1``) before this
-module is imported.
+kernels run under Triton's interpreter, which must be switched on (``TRITON_INTERPRET=1``) before triton
+is first imported.
 """
 import torch
 import triton
 import triton.language as tl
-from triton import knobs
 
 # Elements of one (BLOCK_N, BLOCK_L) float32 tile: 16 per thread with 4 warps, so several live tiles fit in
 # registers. The chunk length is this divided by the padded state size (256 positions for N = 8).
@@ -26,8 +25,13 @@ _NUM_WARPS = 4
 
 
 def interpreter_enabled() -> bool:
-    """Whether Triton's interpreter (``TRITON_INTERPRET=1``) was on when the kernels were defined."""
-    return bool(knobs.runtime.interpret)
+    """Whether Triton's interpreter (``TRITON_INTERPRET=1``) was on when triton and these kernels were defined.
+
+    Triton decorates its own standard library (``tl.zeros``, ...) when it is first imported, so the variable
+    must be set before that, not only before this module is imported.
+    """
+    from triton.runtime.interpreter import InterpretedFunction
+    return isinstance(tl.zeros, InterpretedFunction) and isinstance(_compose, InterpretedFunction)
 
 
 @triton.jit
@@ -223,5 +227,6 @@ def selective_scan_triton(u, delta, A, B, C, D=None, delta_bias=None, delta_soft
     """Selective scan on the Triton kernels; y has u's dtype. CPU tensors need ``TRITON_INTERPRET=1``."""
     if u.device.type == 'cpu' and not interpreter_enabled():
         raise RuntimeError("selective-scan backend 'triton' on CPU tensors runs only under Triton's interpreter: "
-                           "set TRITON_INTERPRET=1 before Python starts (it is slow: for tests only)")
+                           "set TRITON_INTERPRET=1 before Python starts, so that it is on when triton is first imported "
+                           "(the interpreter is slow: for tests only)")
     return SelectiveScanTriton.apply(u, delta, A, B, C, D, delta_bias, delta_softplus)

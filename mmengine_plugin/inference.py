@@ -44,7 +44,7 @@ def collect_inputs(patterns: Sequence[str]) -> List[str]:
     return files
 
 
-def _output_names(files: Sequence[str]) -> List[str]:
+def output_names(files: Sequence[str]) -> List[str]:
     """A distinct output name per input: the file's name, with the folders that tell it apart from the
     other inputs of the same name (``a/x.jpg``, ``b/x.jpg`` -> ``a__x``, ``b__x``)."""
     stems = [osp.splitext(osp.basename(f))[0] for f in files]
@@ -171,7 +171,7 @@ def run_inference(config: str, checkpoint: str, inputs: Sequence[str], out_dir: 
         (readable if _readable(path) else skipped).append(path)
     for path in skipped:
         print(f'skipped {path}: not a readable image', flush=True)
-    names = dict(zip(files, _output_names(files)))
+    names = dict(zip(files, output_names(files)))
     os.makedirs(osp.join(out_dir, 'vis'), exist_ok=True)
     os.makedirs(osp.join(out_dir, 'preds'), exist_ok=True)
     written = []

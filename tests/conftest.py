@@ -6,6 +6,9 @@ import pytest
 # Some CPUs report AMX that the machine does not enable; oneDNN then dies with SIGILL in bf16 matmuls
 # (the autocast tests). Capping oneDNN's instruction set below AMX avoids it and changes nothing elsewhere.
 os.environ.setdefault('ONEDNN_MAX_CPU_ISA', 'AVX512_CORE_BF16')
+# The Triton scan backend is tested on CPU under Triton's interpreter, which must be on before triton is first
+# imported (torch imports it with torch.utils.flop_counter, for one); nothing else here runs Triton kernels.
+os.environ.setdefault('TRITON_INTERPRET', '1')
 
 
 def pytest_sessionfinish(session, exitstatus):

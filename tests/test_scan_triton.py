@@ -1,7 +1,6 @@
 """The 'triton' selective-scan backend, run on CPU tensors under Triton's interpreter.
 
-The interpreter must be on when the kernels are defined, so it is switched on here, at collection, before any
-test imports ``mambavision_backbone.scan_triton`` (the scan imports it only when the backend first runs).
+The interpreter must be on before triton is first imported: conftest.py switches it on (TRITON_INTERPRET=1).
 The interpreter executes each program in Python, so shapes stay small; the chunk length is shrunk where a
 test needs many chunks.
 """
@@ -12,7 +11,6 @@ import sys
 import pytest
 import torch
 
-os.environ.setdefault('TRITON_INTERPRET', '1')
 pytest.importorskip('triton', reason='triton is not installed (pip install -e .[triton])')
 
 from mambavision_backbone import selective_scan  # noqa: E402

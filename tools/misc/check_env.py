@@ -26,6 +26,8 @@ CHECKS = [
 OPTIONAL = [
     ('triton', 'triton', "the 'triton' selective-scan backend", 'pip install --no-deps -r requirements/triton.txt'),
     ('mamba-ssm', 'mamba_ssm', "the 'cuda' selective-scan backend (CUDA only)", 'pip install -e .[cuda]'),
+    ('onnxscript', 'onnxscript', 'ONNX export', 'pip install -r requirements/deploy.txt'),
+    ('onnxruntime', 'onnxruntime', 'ONNX Runtime inference', 'pip install -r requirements/deploy.txt'),
 ]
 
 

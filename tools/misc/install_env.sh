@@ -108,6 +108,9 @@ else
     "${PIP[@]}" --no-deps -r requirements/triton.txt
 fi
 
+say "installing the ONNX export extras (requirements/deploy.txt)"
+"${PIP[@]}" -r requirements/deploy.txt
+
 say "installing this project (editable)"
 "${PIP[@]}" --no-deps --no-build-isolation -e .
 

@@ -1,0 +1,276 @@
+"""ONNX export of MambaVision models and inference with ONNX Runtime (tools/deployment/).
+
+Three parts can be exported from a config:
+
+- ``backbone``: the MambaVision backbone; input the normalised image tensor the backbone receives in PyTorch,
+  outputs its four feature maps.
+- ``segmentor``: an mmseg EncoderDecoder (UPerNet); input the image as read from disk (B, 3, H, W) float32 in
+  0-255 and in the file's channel order (BGR), with the data preprocessor's normalisation inside the graph;
+  output the class logits at the input's resolution.
+- ``detector-features``: an mmdet detector's backbone and neck (FPN); input as for the segmentor, outputs the
+  neck's feature maps. The detection heads (RPN proposals, RoIAlign, NMS, mask heads) are not exported.
+
+With ``dynamic`` the height and width are dynamic axes: the window padding of stages 3 and 4 is computed in
+the graph, so one file serves every input size. The selective scan is exported as the few-step PyTorch scan
+(standard operators, about 2 * sqrt(L) steps per Mamba block, unrolled). The file's metadata records what
+:func:`run_onnx_inference` needs: the part, the classes and palette, and the test-time resize.
+"""
+import json
+import os
+import os.path as osp
+import time
+from typing import List, Sequence, Tuple
+
+import cv2
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import load_checkpoint
+from mmengine.utils import ProgressBar
+
+from mambavision_backbone.checkpoint import load_pretrained
+from .inference import InputError, check_checkpoint_fits, collect_inputs, output_names, paint_segmentation
+
+PARTS = ('backbone', 'segmentor', 'detector-features')
+METADATA_PREFIX = 'mambavision.'
+
+
+class _Normalise(nn.Module):
+    """The data preprocessor's channel flip and normalisation, as graph operators."""
+
+    def __init__(self, preprocessor_cfg):
+        super().__init__()
+        self.flip = bool(preprocessor_cfg.get('bgr_to_rgb', False) or preprocessor_cfg.get('rgb_to_bgr', False))
+        self.register_buffer('mean', torch.tensor(preprocessor_cfg.get('mean', [0.0, 0.0, 0.0])).view(1, 3, 1, 1))
+        self.register_buffer('std', torch.tensor(preprocessor_cfg.get('std', [1.0, 1.0, 1.0])).view(1, 3, 1, 1))
+
+    def forward(self, image):
+        if self.flip:
+            image = image.flip(1)
+        return (image - self.mean) / self.std
+
+
+class BackboneExport(nn.Module):
+    def __init__(self, backbone):
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, image):
+        return tuple(self.backbone(image))
+
+
+class SegmentorExport(nn.Module):
+    """Normalise, encode, decode and resize the logits to the input size, as EncoderDecoder's 'whole' mode."""
+
+    def __init__(self, segmentor, preprocessor_cfg):
+        super().__init__()
+        self.normalise = _Normalise(preprocessor_cfg)
+        self.segmentor = segmentor
+
+    def forward(self, image):
+        features = self.segmentor.extract_feat(self.normalise(image))
+        logits = self.segmentor.decode_head(features)
+        return F.interpolate(logits, size=image.shape[2:], mode='bilinear',
+                             align_corners=self.segmentor.decode_head.align_corners)
+
+
+class DetectorFeaturesExport(nn.Module):
+    def __init__(self, detector, preprocessor_cfg):
+        super().__init__()
+        self.normalise = _Normalise(preprocessor_cfg)
+        self.detector = detector
+
+    def forward(self, image):
+        return tuple(self.detector.extract_feat(self.normalise(image)))
+
+
+def _dataset_meta(cfg: Config, checkpoint) -> dict:
+    meta = (checkpoint or {}).get('meta', {}).get('dataset_meta') if isinstance(checkpoint, dict) else None
+    if meta:
+        return meta
+    from mmengine.registry import DATASETS
+    dataset_cfg = cfg.test_dataloader.dataset
+    dataset_class = DATASETS.get(dataset_cfg.type)
+    meta = dict(getattr(dataset_class, 'METAINFO', {}))
+    meta.update(dataset_cfg.get('metainfo') or {})
+    return meta
+
+
+def _test_resize(cfg: Config):
+    """The test pipeline's Resize (scale and keep_ratio), or None."""
+    for step in cfg.test_dataloader.dataset.get('pipeline', []):
+        if step.get('type') == 'Resize':
+            return dict(scale=list(step['scale']), keep_ratio=bool(step.get('keep_ratio', False)))
+    return None
+
+
+def build_export_module(config: str, checkpoint: str = None, backbone_only: bool = False, cfg_options=None):
+    """(module to export, the part's name, metadata) from a config and an optional checkpoint.
+
+    Without a checkpoint the model keeps its initial weights (``init_cfg`` included, e.g. a published
+    ImageNet backbone). ``backbone_only`` accepts every format the backbone reads (published classification
+    files, Hugging Face copies, full mmdet/mmseg checkpoints); the other parts need a checkpoint of the
+    whole model, checked key by key.
+    """
+    if not osp.isfile(config):
+        raise InputError(f'config {config} does not exist')
+    if checkpoint is not None and not osp.isfile(checkpoint):
+        raise InputError(f'checkpoint {checkpoint} does not exist')
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    scope = cfg.get('default_scope')
+    if scope not in ('mmdet', 'mmseg'):
+        raise InputError(f"config {config} has default_scope {scope!r}; expected 'mmdet' or 'mmseg'")
+    # The graph needs a scan made of standard operators, whatever backend the config asks for.
+    cfg.model.backbone.scan_backend = 'torch'
+    init_default_scope(scope)
+    from mmengine.registry import MODELS
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    state = None
+    if checkpoint is not None and backbone_only:
+        load_pretrained(model.backbone, checkpoint)
+    elif checkpoint is not None:
+        check_checkpoint_fits(model, checkpoint)
+        state = load_checkpoint(model, checkpoint, map_location='cpu', logger='silent')
+    preprocessor = cfg.model.get('data_preprocessor') or {}
+    if backbone_only:
+        part, module = 'backbone', BackboneExport(model.backbone)
+    elif scope == 'mmseg':
+        part, module = 'segmentor', SegmentorExport(model, preprocessor)
+    else:
+        part, module = 'detector-features', DetectorFeaturesExport(model, preprocessor)
+    metadata = dict(part=part, config=osp.basename(config),
+                    checkpoint=osp.basename(checkpoint) if checkpoint else 'none (initial weights)')
+    if part == 'segmentor':
+        meta = _dataset_meta(cfg, state)
+        metadata.update(classes=json.dumps(list(meta.get('classes', []))),
+                        palette=json.dumps([list(map(int, c)) for c in meta.get('palette', [])] or None),
+                        test_resize=json.dumps(_test_resize(cfg)))
+    return module.eval(), part, metadata
+
+
+def default_shape(config: str) -> Tuple[int, int]:
+    """(H, W) of a typical test image: the short edge of the test resize, squared for a segmentor (512x512
+    for ADE20K), short x long for a detector (800x1333 for COCO); 512x512 when there is no resize."""
+    cfg = Config.fromfile(config)
+    resize = _test_resize(cfg)
+    if resize is None:
+        return 512, 512
+    short_edge, long_edge = min(resize['scale']), max(resize['scale'])
+    return (short_edge, long_edge) if cfg.get('default_scope') == 'mmdet' else (short_edge, short_edge)
+
+
+def export_onnx(module: nn.Module, part: str, metadata: dict, out: str, shape: Tuple[int, int],
+                dynamic: bool = False, opset: int = 18) -> dict:
+    """Export ``module`` at (1, 3, H, W) to ``out`` with the metadata; returns timings and the graph's size."""
+    import onnx
+    example = torch.rand(1, 3, *shape) * (1.0 if part == 'backbone' else 255.0)
+    with torch.no_grad():
+        outputs = module(example)
+    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    output_names = ['logits'] if part == 'segmentor' else [f'feature_{i}' for i in range(len(outputs))]
+    dynamic_shapes = None
+    if dynamic:
+        # Below 32 pixels the stride-32 stage would be empty.
+        height, width = torch.export.Dim('height', min=32, max=8192), torch.export.Dim('width', min=32, max=8192)
+        dynamic_shapes = {'image': {2: height, 3: width}}
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    start = time.perf_counter()
+    program = torch.onnx.export(module, (example,), dynamo=True, dynamic_shapes=dynamic_shapes,
+                                opset_version=opset, input_names=['image'], output_names=output_names,
+                                verbose=False)
+    program.save(out)
+    seconds = time.perf_counter() - start
+    model = onnx.load(out)
+    input_shape = [1, 3, 'height' if dynamic else shape[0], 'width' if dynamic else shape[1]]
+    for key, value in dict(metadata, input_shape=json.dumps(input_shape), opset=opset).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = METADATA_PREFIX + key, str(value)
+    onnx.save(model, out)
+    return dict(seconds=seconds, nodes=len(model.graph.node), size=osp.getsize(out), example=example,
+                outputs=outputs)
+
+
+def read_metadata(session) -> dict:
+    props = session.get_modelmeta().custom_metadata_map
+    return {k[len(METADATA_PREFIX):]: v for k, v in props.items() if k.startswith(METADATA_PREFIX)}
+
+
+def max_relative_difference(outputs: Sequence[np.ndarray], expected: Sequence[torch.Tensor]) -> float:
+    """The largest |a - b| / max|b| over the outputs."""
+    return max(float(np.abs(o - e.numpy()).max() / max(np.abs(e.numpy()).max(), 1e-12))
+               for o, e in zip(outputs, expected))
+
+
+def onnx_session(path: str, providers: Sequence[str] = ('CPUExecutionProvider',)):
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise InputError('onnxruntime is not installed: pip install -e .[deploy]') from None
+    if not osp.isfile(path):
+        raise InputError(f'ONNX file {path} does not exist')
+    return ort.InferenceSession(path, providers=list(providers))
+
+
+def _rescale(image: np.ndarray, resize) -> np.ndarray:
+    """mmcv's Resize: keep_ratio fits the image in (long, short) edges; else the exact (w, h) scale."""
+    if resize is None:
+        return image
+    height, width = image.shape[:2]
+    if resize['keep_ratio']:
+        long_edge, short_edge = max(resize['scale']), min(resize['scale'])
+        factor = min(long_edge / max(height, width), short_edge / min(height, width))
+        size = (int(width * factor + 0.5), int(height * factor + 0.5))
+    else:
+        size = tuple(resize['scale'])
+    return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+
+
+def segment(session, image_bgr: np.ndarray, metadata: dict) -> np.ndarray:
+    """Class labels at the image's size, as mmseg's 'whole' inference computes them."""
+    resized = _rescale(image_bgr, json.loads(metadata.get('test_resize', 'null')))
+    batch = np.ascontiguousarray(resized.transpose(2, 0, 1)[None], dtype=np.float32)
+    logits = torch.from_numpy(session.run(None, {session.get_inputs()[0].name: batch})[0])
+    logits = F.interpolate(logits, size=image_bgr.shape[:2], mode='bilinear', align_corners=False)
+    return logits[0].argmax(0).numpy()
+
+
+def run_onnx_inference(onnx_file: str, inputs: Sequence[str], out_dir: str,
+                       providers: Sequence[str] = ('CPUExecutionProvider',)) -> Tuple[List[str], List[str]]:
+    """Paint and save the predictions of an exported segmentor, as tools/infer.py does; returns
+    (written images, skipped inputs)."""
+    files = collect_inputs(inputs)
+    session = onnx_session(onnx_file, providers)
+    metadata = read_metadata(session)
+    if metadata.get('part') != 'segmentor':
+        raise InputError(f"{onnx_file} holds the {metadata.get('part', 'unknown')!r} part; onnx_infer.py paints "
+                         'the outputs of an exported segmentor (export without --backbone-only from an mmseg '
+                         'config)')
+    classes = json.loads(metadata['classes'])
+    palette = json.loads(metadata['palette'])
+    names = dict(zip(files, output_names(files)))
+    os.makedirs(osp.join(out_dir, 'vis'), exist_ok=True)
+    os.makedirs(osp.join(out_dir, 'preds'), exist_ok=True)
+    written, skipped = [], []
+    progress = ProgressBar(len(files))
+    for path in files:
+        image = cv2.imread(path, cv2.IMREAD_COLOR)
+        if image is None:
+            print(f'skipped {path}: not a readable image', flush=True)
+            skipped.append(path)
+            continue
+        labels = segment(session, image, metadata)
+        painted, fractions = paint_segmentation(image, labels, classes, palette)
+        image_file = osp.join(out_dir, 'vis', names[path] + '.jpg')
+        cv2.imwrite(image_file, painted)
+        with open(osp.join(out_dir, 'preds', names[path] + '.json'), 'w') as f:
+            json.dump({'image': path, 'height': int(labels.shape[0]), 'width': int(labels.shape[1]),
+                       'class_fractions': fractions}, f)
+        written.append(image_file)
+        progress.update()
+    return written, skipped

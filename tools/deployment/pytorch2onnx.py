@@ -1,0 +1,81 @@
+"""Export a MambaVision backbone, segmentor or detector's features to ONNX and check it in ONNX Runtime.
+
+    python tools/deployment/pytorch2onnx.py CONFIG [CHECKPOINT] --out FILE.onnx [--shape H W] [--dynamic]
+        [--backbone-only] [--opset 18] [--no-verify] [--cfg-options key=value ...]
+
+From an mmseg config: the segmentor (image in, logits at the input's resolution out). From an mmdet config:
+the backbone and neck (image in, FPN maps out); the detection heads are not exported. With --backbone-only:
+the backbone (normalised tensor in, four feature maps out); CHECKPOINT may then also be a published
+classification file. Without CHECKPOINT the model keeps its initial weights. --shape defaults to the
+config's test size (512x512 for ADE20K, 800x1333 for COCO). --dynamic makes height and width dynamic axes.
+
+After export the file is run in ONNX Runtime at the export size (and, with --dynamic, at a second, odd
+size) and compared with PyTorch: the largest difference relative to the output's largest magnitude.
+"""
+import argparse
+import os.path as osp
+import sys
+
+import torch
+from mmengine.config import DictAction
+
+from mmengine_plugin.deployment import (build_export_module, default_shape, export_onnx, max_relative_difference,
+                                        onnx_session)
+from mmengine_plugin.inference import InputError
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('config', help='mmdet or mmseg config file')
+    parser.add_argument('checkpoint', nargs='?', help='checkpoint file (default: the initial weights)')
+    parser.add_argument('--out', required=True, help='the .onnx file to write')
+    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'), help='example input size')
+    parser.add_argument('--dynamic', action='store_true', help='height and width as dynamic axes')
+    parser.add_argument('--backbone-only', action='store_true', help='export the backbone alone')
+    parser.add_argument('--opset', type=int, default=18, help='ONNX opset (at least 18)')
+    parser.add_argument('--no-verify', action='store_true', help='skip the ONNX Runtime check')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
+    return parser.parse_args()
+
+
+def verify(path, module, part, shapes):
+    session = onnx_session(path)
+    for height, width in shapes:
+        image = torch.rand(1, 3, height, width) * (1.0 if part == 'backbone' else 255.0)
+        with torch.no_grad():
+            expected = module(image)
+        expected = expected if isinstance(expected, tuple) else (expected,)
+        outputs = session.run(None, {'image': image.numpy()})
+        print(f'ONNX Runtime vs PyTorch at {height}x{width}: max relative difference '
+              f'{max_relative_difference(outputs, expected):.2e}', flush=True)
+
+
+def main():
+    args = parse_args()
+    if args.opset < 18:
+        sys.exit('error: --opset must be at least 18 (the opset of the torch.export-based exporter)')
+    try:
+        module, part, metadata = build_export_module(args.config, args.checkpoint, args.backbone_only,
+                                                     args.cfg_options)
+    except InputError as exc:
+        sys.exit(f'error: {exc}')
+    shape = tuple(args.shape) if args.shape else default_shape(args.config)
+    print(f'exporting the {part} of {osp.basename(args.config)} ({metadata["checkpoint"]}) at '
+          f'{shape[0]}x{shape[1]}{", dynamic height and width" if args.dynamic else ""}, opset {args.opset}',
+          flush=True)
+    result = export_onnx(module, part, metadata, args.out, shape, args.dynamic, args.opset)
+    print(f'wrote {args.out}: {result["nodes"]} nodes, {result["size"] / 2**20:.1f} MiB, '
+          f'exported in {result["seconds"]:.1f} s', flush=True)
+    if args.no_verify:
+        return
+    shapes = [shape]
+    if args.dynamic:
+        shapes.append((shape[0] * 2 // 3 | 1, shape[1] * 5 // 6 | 1))
+    try:
+        verify(args.out, module, part, shapes)
+    except InputError as exc:
+        print(f'not verified: {exc}')
+
+
+if __name__ == '__main__':
+    main()
