@@ -227,6 +227,6 @@ def selective_scan_triton(u, delta, A, B, C, D=None, delta_bias=None, delta_soft
     """Selective scan on the Triton kernels; y has u's dtype. CPU tensors need ``TRITON_INTERPRET=1``."""
     if u.device.type == 'cpu' and not interpreter_enabled():
         raise RuntimeError("selective-scan backend 'triton' on CPU tensors runs only under Triton's interpreter: "
-                           "set TRITON_INTERPRET=1 before Python starts, so that it is on when triton is first imported "
-                           "(the interpreter is slow: for tests only)")
+                           'set TRITON_INTERPRET=1 before Python starts, so that it is on when triton is first '
+                           'imported (the interpreter is slow: for tests only)')
     return SelectiveScanTriton.apply(u, delta, A, B, C, D, delta_bias, delta_softplus)
