@@ -85,6 +85,32 @@ def resolve_backend(backend: Optional[str], device: torch.device) -> str:
     return chosen
 
 
+def _sequential(initial: torch.Tensor, links: torch.Tensor, inputs: Optional[torch.Tensor], length: int,
+                reverse: bool) -> torch.Tensor:
+    """x[i] = inputs[i] + links[i] * x[i -/+ 1] along dim 0 (products only when ``inputs`` is None), from
+    ``x[0] = initial`` (``x[length - 1]`` when ``reverse``); returns the (length, ...) stacked x.
+
+    Eager, every step writes into one preallocated tensor. Traced (torch.compile, torch.export and so ONNX),
+    the steps are collected and stacked once: a write into a slice becomes a copy of the whole tensor there.
+    """
+    order = range(length - 2, -1, -1) if reverse else range(1, length)
+    if torch.compiler.is_compiling():
+        xs = [initial]
+        for i in order:
+            step = links[i] * xs[-1]
+            xs.append(step if inputs is None else inputs[i] + step)
+        return torch.stack(xs[::-1] if reverse else xs)
+    x = initial.new_empty((length, *initial.shape))
+    x[length - 1 if reverse else 0] = initial
+    for i in order:
+        prev = x[i + 1] if reverse else x[i - 1]
+        if inputs is None:
+            torch.mul(links[i], prev, out=x[i])
+        else:
+            torch.addcmul(inputs[i], links[i], prev, out=x[i])
+    return x
+
+
 def _chunk_decays(a: torch.Tensor, reverse: bool, cumulative: bool) -> torch.Tensor:
     """decay[t]: the product of the links between the chunk's first position (in the scan's direction) and t.
 
@@ -92,17 +118,12 @@ def _chunk_decays(a: torch.Tensor, reverse: bool, cumulative: bool) -> torch.Ten
     products (on CPU, where torch.cumprod along the outer dimension is several times slower than the loop).
     """
     steps = a.shape[0]
-    decay = torch.ones_like(a)
+    ones = torch.ones_like(a[0])
     if cumulative and steps > 1:
         if reverse:
-            decay[:-1] = a[1:].flip(0).cumprod(0).flip(0)
-        else:
-            torch.cumprod(a[1:], 0, out=decay[1:])
-        return decay
-    for t in (range(steps - 2, -1, -1) if reverse else range(1, steps)):
-        prev, link = (t + 1, a[t + 1]) if reverse else (t - 1, a[t])
-        torch.mul(link, decay[prev], out=decay[t])
-    return decay
+            return torch.cat([a[1:].flip(0).cumprod(0).flip(0), ones[None]])
+        return torch.cat([ones[None], a[1:].cumprod(0)])
+    return _sequential(ones, a[1:] if reverse else a, None, steps, reverse)
 
 
 def _chunked_recurrence(a: torch.Tensor, b: torch.Tensor, reverse: bool = False) -> torch.Tensor:
@@ -113,30 +134,24 @@ def _chunked_recurrence(a: torch.Tensor, b: torch.Tensor, reverse: bool = False)
     Reverse:  h_l = a_{l+1} * h_{l+1} + b_l   (h_L = 0; the transposed system, for the backward pass).
     Two levels: a scan inside every chunk at once (T - 1 steps, vectorised over the C chunks), the states
     entering each chunk (C - 1 steps), then one fix-up with each position's product of decays since its chunk's
-    start (one cumulative product). Every step is one fused multiply-add, and only products and sums of decays
-    are formed: nothing is divided, so strong decay cannot overflow.
+    start. Every step is one fused multiply-add, and only products and sums of decays are formed: nothing is
+    divided, so strong decay cannot overflow.
     """
     steps, chunks = a.shape[0], a.shape[1]
-    h = torch.empty_like(b)
     first, last = (steps - 1, 0) if reverse else (0, steps - 1)
-    h[first] = b[first]
-    for t in (range(steps - 2, -1, -1) if reverse else range(1, steps)):
-        prev, link = (t + 1, a[t + 1]) if reverse else (t - 1, a[t])
-        torch.addcmul(b[t], link, h[prev], out=h[t])
+    h = _sequential(b[first], a[1:] if reverse else a, b, steps, reverse)
     decay = _chunk_decays(a, reverse, cumulative=a.device.type != 'cpu')
     # incoming[c]: the state that flows into chunk c from its neighbour, already multiplied by the link:
-    # incoming[c] = link_c * (h[last, src] + decay[last, src] * incoming[src]), one step per chunk.
-    incoming = torch.zeros_like(b[0])
-    if chunks > 1:
-        if reverse:
-            links, sources, order = a[0, 1:], slice(1, None), range(chunks - 2, -1, -1)
-        else:
-            links, sources, order = a[0, 1:], slice(None, -1), range(1, chunks)
-        carried = links * h[last, sources]        # entry k: into chunk k (reverse) or chunk k + 1 (forward)
-        carried_decay = links * decay[last, sources]
-        for c in order:
-            k, src = (c, c + 1) if reverse else (c - 1, c - 1)
-            torch.addcmul(carried[k], carried_decay[k], incoming[src], out=incoming[c])
+    # incoming[c] = carried[c] + carried_decay[c] * incoming[neighbour], with
+    # carried[c] = link * h[last, neighbour] and carried_decay[c] = link * decay[last, neighbour].
+    zero = torch.zeros_like(b[0, :1])
+    if reverse:
+        carried = torch.cat([a[0, 1:] * h[last, 1:], zero])
+        carried_decay = torch.cat([a[0, 1:] * decay[last, 1:], zero])
+    else:
+        carried = torch.cat([zero, a[0, 1:] * h[last, :-1]])
+        carried_decay = torch.cat([zero, a[0, 1:] * decay[last, :-1]])
+    incoming = _sequential(zero[0], carried_decay, carried, chunks, reverse)
     return h.addcmul_(decay, incoming)
 
 
