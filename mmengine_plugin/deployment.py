@@ -16,6 +16,7 @@ the graph, so one file serves every input size. The selective scan is exported a
 :func:`run_onnx_inference` needs: the part, the classes and palette, and the test-time resize.
 """
 import json
+import logging
 import os
 import os.path as osp
 import time
@@ -27,12 +28,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.config import Config
+from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 from mmengine.utils import ProgressBar
 
 from mambavision_backbone.checkpoint import load_pretrained
-from .inference import InputError, check_checkpoint_fits, collect_inputs, output_names, paint_segmentation
+from .inference import (InputError, check_checkpoint_fits, collect_inputs, config_dataset_meta, output_names,
+                        paint_segmentation)
 
 PARTS = ('backbone', 'segmentor', 'detector-features')
 METADATA_PREFIX = 'mambavision.'
@@ -53,6 +56,41 @@ class _Normalise(nn.Module):
         return (image - self.mean) / self.std
 
 
+class ShapeGenericAdaptiveAvgPool2d(nn.Module):
+    """nn.AdaptiveAvgPool2d written with slices whose bounds follow the input size.
+
+    The exporter turns adaptive pooling into gathers at the indices of the example's size, so a file exported
+    at 512x512 would pool wrongly (or fail) at any other size. Bin i of s covers [floor(i*H/s), ceil((i+1)*H/s)),
+    as in PyTorch, so the values are the same. Only non-negative integer divisions: ONNX rounds a negative
+    quotient towards zero, not down.
+    """
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+
+    def forward(self, x):
+        height, width = x.shape[-2:]
+        out_h, out_w = self.output_size
+        rows = []
+        for i in range(out_h):
+            top, bottom = (i * height) // out_h, ((i + 1) * height + out_h - 1) // out_h
+            cells = []
+            for j in range(out_w):
+                left, right = (j * width) // out_w, ((j + 1) * width + out_w - 1) // out_w
+                cells.append(x[..., top:bottom, left:right].mean(dim=(-2, -1), keepdim=True))
+            rows.append(torch.cat(cells, dim=-1))
+        return torch.cat(rows, dim=-2)
+
+
+def _replace_adaptive_pooling(module: nn.Module) -> None:
+    for name, child in module.named_children():
+        if isinstance(child, nn.AdaptiveAvgPool2d):
+            setattr(module, name, ShapeGenericAdaptiveAvgPool2d(child.output_size))
+        else:
+            _replace_adaptive_pooling(child)
+
+
 class BackboneExport(nn.Module):
     def __init__(self, backbone):
         super().__init__()
@@ -68,6 +106,7 @@ class SegmentorExport(nn.Module):
     def __init__(self, segmentor, preprocessor_cfg):
         super().__init__()
         self.normalise = _Normalise(preprocessor_cfg)
+        _replace_adaptive_pooling(segmentor)  # the pyramid pooling of UPerNet
         self.segmentor = segmentor
 
     def forward(self, image):
@@ -88,15 +127,9 @@ class DetectorFeaturesExport(nn.Module):
 
 
 def _dataset_meta(cfg: Config, checkpoint) -> dict:
+    """The checkpoint's dataset_meta when it has one, as the inferencers do, else the config's."""
     meta = (checkpoint or {}).get('meta', {}).get('dataset_meta') if isinstance(checkpoint, dict) else None
-    if meta:
-        return meta
-    from mmengine.registry import DATASETS
-    dataset_cfg = cfg.test_dataloader.dataset
-    dataset_class = DATASETS.get(dataset_cfg.type)
-    meta = dict(getattr(dataset_class, 'METAINFO', {}))
-    meta.update(dataset_cfg.get('metainfo') or {})
-    return meta
+    return meta or config_dataset_meta(cfg)
 
 
 def _test_resize(cfg: Config):
@@ -130,7 +163,16 @@ def build_export_module(config: str, checkpoint: str = None, backbone_only: bool
     init_default_scope(scope)
     from mmengine.registry import MODELS
     model = MODELS.build(cfg.model)
-    model.init_weights()
+    if checkpoint is None:
+        logger = MMLogger.get_current_instance()
+        level = logger.level
+        logger.setLevel(logging.WARNING)  # not one message per parameter
+        try:
+            model.init_weights()  # init_cfg, e.g. the published ImageNet backbone
+        except FileNotFoundError as exc:
+            raise InputError(f'{exc} (or give a CHECKPOINT)') from None
+        finally:
+            logger.setLevel(level)
     state = None
     if checkpoint is not None and backbone_only:
         load_pretrained(model.backbone, checkpoint)
@@ -181,9 +223,10 @@ def export_onnx(module: nn.Module, part: str, metadata: dict, out: str, shape: T
         dynamic_shapes = {'image': {2: height, 3: width}}
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
     start = time.perf_counter()
+    # onnxscript's graph optimiser takes minutes on these unrolled graphs; ONNX Runtime optimises at load.
     program = torch.onnx.export(module, (example,), dynamo=True, dynamic_shapes=dynamic_shapes,
                                 opset_version=opset, input_names=['image'], output_names=output_names,
-                                verbose=False)
+                                optimize=False, verbose=False)
     program.save(out)
     seconds = time.perf_counter() - start
     model = onnx.load(out)
@@ -244,8 +287,8 @@ def run_onnx_inference(onnx_file: str, inputs: Sequence[str], out_dir: str,
                        providers: Sequence[str] = ('CPUExecutionProvider',)) -> Tuple[List[str], List[str]]:
     """Paint and save the predictions of an exported segmentor, as tools/infer.py does; returns
     (written images, skipped inputs)."""
-    files = collect_inputs(inputs)
     session = onnx_session(onnx_file, providers)
+    files = collect_inputs(inputs)
     metadata = read_metadata(session)
     if metadata.get('part') != 'segmentor':
         raise InputError(f"{onnx_file} holds the {metadata.get('part', 'unknown')!r} part; onnx_infer.py paints "

@@ -59,9 +59,9 @@ def output_names(files: Sequence[str]) -> List[str]:
     return names
 
 
-def check_checkpoint_fits(model: torch.nn.Module, checkpoint_path: str) -> None:
+def check_checkpoint_fits(model: torch.nn.Module, checkpoint_path: str) -> dict:
     """Raise InputError naming the missing, unexpected and mis-shaped keys when the checkpoint is not the
-    model's."""
+    model's; returns the loaded checkpoint."""
     checkpoint = torch_load(checkpoint_path)
     state = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else {}
     state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
@@ -75,6 +75,7 @@ def check_checkpoint_fits(model: torch.nn.Module, checkpoint_path: str) -> None:
             return f'{len(keys)} ({", ".join(keys[:3])}{", ..." if len(keys) > 3 else ""})'
         raise InputError(f'checkpoint {checkpoint_path} does not fit the config: missing keys {some(missing)}, '
                          f'unexpected keys {some(unexpected)}, shape mismatches {some(mismatched)}')
+    return checkpoint
 
 
 def _readable(path: str) -> bool:
@@ -115,6 +116,16 @@ def paint_segmentation(image_bgr: np.ndarray, labels: np.ndarray, classes: Seque
     return _legend(painted, entries), dict(sorted(fractions.items(), key=lambda kv: -kv[1]))
 
 
+def config_dataset_meta(cfg: Config) -> dict:
+    """The classes and palette of the config's test dataset: its class's METAINFO updated by ``metainfo``."""
+    import importlib
+    dataset_cfg = cfg.test_dataloader.dataset
+    registry = importlib.import_module(f'{cfg.default_scope}.registry').DATASETS
+    meta = dict(getattr(registry.get(dataset_cfg.type), 'METAINFO', {}))
+    meta.update(dataset_cfg.get('metainfo') or {})
+    return meta
+
+
 def build_inferencer(config: str, checkpoint: str, device: str):
     """DetInferencer or MMSegInferencer, chosen by the config's default scope, with the weights checked."""
     if not osp.isfile(config):
@@ -131,7 +142,12 @@ def build_inferencer(config: str, checkpoint: str, device: str):
         inferencer = MMSegInferencer(model=cfg, weights=checkpoint, device=device)
     else:
         raise InputError(f"config {config} has default_scope {scope!r}; expected 'mmdet' or 'mmseg'")
-    check_checkpoint_fits(inferencer.model, checkpoint)
+    loaded = check_checkpoint_fits(inferencer.model, checkpoint)
+    if not (isinstance(loaded, dict) and 'dataset_meta' in loaded.get('meta', {})):
+        # The inferencers fall back to the COCO or Cityscapes classes; the config's data set is the right one.
+        meta = config_dataset_meta(cfg)
+        inferencer.model.dataset_meta = {'classes': meta.get('classes'), 'palette': meta.get('palette')}
+        inferencer.visualizer.dataset_meta = dict(inferencer.model.dataset_meta)
     return scope, inferencer
 
 
