@@ -1,7 +1,7 @@
 """Export a MambaVision backbone, segmentor or detector's features to ONNX and check it in ONNX Runtime.
 
     python tools/deployment/pytorch2onnx.py CONFIG [CHECKPOINT] --out FILE.onnx [--shape H W] [--dynamic]
-        [--backbone-only] [--opset 18] [--no-verify] [--cfg-options key=value ...]
+        [--backbone-only] [--opset 18] [--no-verify] [--repeats N] [--cfg-options key=value ...]
 
 From an mmseg config: the segmentor (image in, logits at the input's resolution out). From an mmdet config:
 the backbone and neck (image in, FPN maps out); the detection heads are not exported. With --backbone-only:
@@ -11,10 +11,13 @@ config's test size (512x512 for ADE20K, 800x1333 for COCO). --dynamic makes heig
 
 After export the file is run in ONNX Runtime at the export size (and, with --dynamic, at a second, odd
 size) and compared with PyTorch: the largest difference relative to the output's largest magnitude.
+--repeats N also times both, the median of N runs after that first one.
 """
 import argparse
 import os.path as osp
+import statistics
 import sys
+import time
 
 import torch
 from mmengine.config import DictAction
@@ -34,11 +37,22 @@ def parse_args():
     parser.add_argument('--backbone-only', action='store_true', help='export the backbone alone')
     parser.add_argument('--opset', type=int, default=18, help='ONNX opset (at least 18)')
     parser.add_argument('--no-verify', action='store_true', help='skip the ONNX Runtime check')
+    parser.add_argument('--repeats', type=int, default=0,
+                        help='also time ONNX Runtime and PyTorch eager, median of this many runs')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
     return parser.parse_args()
 
 
-def verify(path, module, part, shapes):
+def median_seconds(function, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def verify(path, module, part, shapes, repeats):
     session = onnx_session(path)
     for height, width in shapes:
         image = torch.rand(1, 3, height, width) * (1.0 if part == 'backbone' else 255.0)
@@ -48,6 +62,12 @@ def verify(path, module, part, shapes):
         outputs = session.run(None, {'image': image.numpy()})
         print(f'ONNX Runtime vs PyTorch at {height}x{width}: max relative difference '
               f'{max_relative_difference(outputs, expected):.2e}', flush=True)
+        if repeats:
+            with torch.no_grad():
+                eager = median_seconds(lambda: module(image), repeats)
+            runtime = median_seconds(lambda: session.run(None, {'image': image.numpy()}), repeats)
+            print(f'latency at {height}x{width}, median of {repeats} after a warm-up: ONNX Runtime '
+                  f'{runtime:.3f} s, PyTorch eager {eager:.3f} s ({torch.get_num_threads()} threads)', flush=True)
 
 
 def main():
@@ -72,7 +92,7 @@ def main():
     if args.dynamic:
         shapes.append((shape[0] * 2 // 3 | 1, shape[1] * 5 // 6 | 1))
     try:
-        verify(args.out, module, part, shapes)
+        verify(args.out, module, part, shapes, args.repeats)
     except InputError as exc:
         print(f'not verified: {exc}')
 
