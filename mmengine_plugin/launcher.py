@@ -33,6 +33,17 @@ def build_runner(cfg: Config) -> Runner:
     return runner
 
 
+def finish_distributed() -> None:
+    """Destroy the process group, if any, before the interpreter exits.
+
+    Left to the exit, gloo's worker threads are still running when static destructors run, and a process can
+    abort with "terminate called without an active exception" after its work is done.
+    """
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def add_common_arguments(parser) -> None:
     """The arguments mmdet's train.py and test.py share."""
     parser.add_argument('--work-dir', help='the directory to save logs and checkpoints')

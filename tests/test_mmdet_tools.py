@@ -169,6 +169,7 @@ def test_annotations_of_unknown_categories_are_named(tmp_path):
                               metainfo=dict(classes=('rectangle', 'ellipse', 'triangle'))))
 
 
+@pytest.mark.slow  # 30 s: in make test-all, to keep make test within its 10 minutes
 def test_two_process_distributed_training_on_cpu(toy_run):
     cwd, _ = toy_run
     out = run(['bash', os.path.join(ROOT, 'tools/dist_train.sh'), 'toy_imagenet.py', '2', '--work-dir', 'dist',

@@ -3,7 +3,7 @@ import argparse
 import os
 import os.path as osp
 
-from mmengine_plugin.launcher import add_common_arguments, build_runner, load_config
+from mmengine_plugin.launcher import add_common_arguments, build_runner, finish_distributed, load_config
 
 
 def parse_args():
@@ -45,6 +45,7 @@ def main():
         evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
         cfg.test_evaluator = [*evaluators, dict(type='DumpResults', out_file_path=args.out)]
     build_runner(cfg).test()
+    finish_distributed()
 
 
 if __name__ == '__main__':

@@ -2,7 +2,7 @@
 import argparse
 import os
 
-from mmengine_plugin.launcher import add_common_arguments, build_runner, load_config
+from mmengine_plugin.launcher import add_common_arguments, build_runner, finish_distributed, load_config
 
 
 def parse_args():
@@ -35,6 +35,7 @@ def main():
         cfg.resume = True
         cfg.load_from = args.resume
     build_runner(cfg).train()
+    finish_distributed()
 
 
 if __name__ == '__main__':
