@@ -54,14 +54,12 @@ def _load_delta(delta_ptr, offsets, mask, bias, HAS_BIAS: tl.constexpr, SOFTPLUS
 
 
 @triton.jit
-def _scan_forward_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, y_ptr, chunk_states_ptr,
-                         channels, length, state_size, num_chunks,
-                         HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
-                         BLOCK_N: tl.constexpr, BLOCK_L: tl.constexpr):
+def _channel_setup(A_ptr, D_ptr, bias_ptr, chunk_states_ptr, channels, length, state_size, num_chunks,
+                   HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr, BLOCK_N: tl.constexpr):
+    """This program's channel parameters and the offsets of its rows, of B/C's rows and of its chunk states."""
     batch = tl.program_id(0)
     channel = tl.program_id(1)
     offs_n = tl.arange(0, BLOCK_N)
-    offs_l = tl.arange(0, BLOCK_L)
     mask_n = offs_n < state_size
     # Padded states have A = 0 and B = 0: their decay is 1 and they stay 0.
     A = tl.load(A_ptr + channel * state_size + offs_n, mask=mask_n, other=0.0).to(tl.float32)
@@ -70,16 +68,36 @@ def _scan_forward_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr,
     row = (batch * channels + channel).to(tl.int64) * length
     state_rows = (batch * state_size + offs_n).to(tl.int64) * length
     chunk_states = chunk_states_ptr + (batch * channels + channel).to(tl.int64) * num_chunks * state_size
+    return channel, offs_n, mask_n, A, bias, skip, row, state_rows, chunk_states
+
+
+@triton.jit
+def _load_chunk(u_ptr, delta_ptr, B_ptr, C_ptr, row, state_rows, chunk, length, mask_n, bias,
+                HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, BLOCK_L: tl.constexpr):
+    """Positions, masks and float32 u, delta (and its pre-softplus value), B and C of one chunk."""
+    pos = chunk * BLOCK_L + tl.arange(0, BLOCK_L)
+    mask_l = pos < length
+    mask_nl = mask_n[:, None] & mask_l[None, :]
+    u = tl.load(u_ptr + row + pos, mask=mask_l, other=0.0).to(tl.float32)
+    delta, raw_delta = _load_delta(delta_ptr + row, pos, mask_l, bias, HAS_BIAS, SOFTPLUS)
+    B = tl.load(B_ptr + state_rows[:, None] + pos[None, :], mask=mask_nl, other=0.0).to(tl.float32)
+    C = tl.load(C_ptr + state_rows[:, None] + pos[None, :], mask=mask_nl, other=0.0).to(tl.float32)
+    return pos, mask_l, mask_nl, u, delta, raw_delta, B, C
+
+
+@triton.jit
+def _scan_forward_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, y_ptr, chunk_states_ptr,
+                         channels, length, state_size, num_chunks,
+                         HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
+                         BLOCK_N: tl.constexpr, BLOCK_L: tl.constexpr):
+    channel, offs_n, mask_n, A, bias, skip, row, state_rows, chunk_states = _channel_setup(
+        A_ptr, D_ptr, bias_ptr, chunk_states_ptr, channels, length, state_size, num_chunks, HAS_D, HAS_BIAS, BLOCK_N)
+    offs_l = tl.arange(0, BLOCK_L)
     h = tl.zeros((BLOCK_N,), tl.float32)
     for chunk in range(num_chunks):
         tl.store(chunk_states + chunk * state_size + offs_n, h, mask=mask_n)
-        pos = chunk * BLOCK_L + offs_l
-        mask_l = pos < length
-        mask_nl = mask_n[:, None] & mask_l[None, :]
-        u = tl.load(u_ptr + row + pos, mask=mask_l, other=0.0).to(tl.float32)
-        delta, _ = _load_delta(delta_ptr + row, pos, mask_l, bias, HAS_BIAS, SOFTPLUS)
-        B = tl.load(B_ptr + state_rows[:, None] + pos[None, :], mask=mask_nl, other=0.0).to(tl.float32)
-        C = tl.load(C_ptr + state_rows[:, None] + pos[None, :], mask=mask_nl, other=0.0).to(tl.float32)
+        pos, mask_l, mask_nl, u, delta, _, B, C = _load_chunk(u_ptr, delta_ptr, B_ptr, C_ptr, row, state_rows, chunk,
+                                                              length, mask_n, bias, HAS_BIAS, SOFTPLUS, BLOCK_L)
         # Positions past the end have delta = 0: decay 1, no input, so the last column is the carried state.
         a = tl.exp(A[:, None] * delta[None, :])
         b = B * (delta * u)[None, :]
@@ -98,17 +116,9 @@ def _scan_backward_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr
                           channels, length, state_size, num_chunks,
                           HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
                           BLOCK_N: tl.constexpr, BLOCK_L: tl.constexpr):
-    batch = tl.program_id(0)
-    channel = tl.program_id(1)
-    offs_n = tl.arange(0, BLOCK_N)
+    channel, offs_n, mask_n, A, bias, skip, row, state_rows, chunk_states = _channel_setup(
+        A_ptr, D_ptr, bias_ptr, chunk_states_ptr, channels, length, state_size, num_chunks, HAS_D, HAS_BIAS, BLOCK_N)
     offs_l = tl.arange(0, BLOCK_L)
-    mask_n = offs_n < state_size
-    A = tl.load(A_ptr + channel * state_size + offs_n, mask=mask_n, other=0.0).to(tl.float32)
-    bias = tl.load(bias_ptr + channel).to(tl.float32) if HAS_BIAS else 0.0
-    skip = tl.load(D_ptr + channel).to(tl.float32) if HAS_D else 0.0
-    row = (batch * channels + channel).to(tl.int64) * length
-    state_rows = (batch * state_size + offs_n).to(tl.int64) * length
-    chunk_states = chunk_states_ptr + (batch * channels + channel).to(tl.int64) * num_chunks * state_size
     # The state gradient g solves g_l = a_{l+1} * g_{l+1} + dy_l * C_l; `carry` is a_{l+1} * g_{l+1} flowing
     # into the last position of the chunk from the chunk after it.
     carry = tl.zeros((BLOCK_N,), tl.float32)
@@ -117,13 +127,8 @@ def _scan_backward_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr
     grad_bias = 0.0
     for step in range(num_chunks):
         chunk = num_chunks - 1 - step
-        pos = chunk * BLOCK_L + offs_l
-        mask_l = pos < length
-        mask_nl = mask_n[:, None] & mask_l[None, :]
-        u = tl.load(u_ptr + row + pos, mask=mask_l, other=0.0).to(tl.float32)
-        delta, raw_delta = _load_delta(delta_ptr + row, pos, mask_l, bias, HAS_BIAS, SOFTPLUS)
-        B = tl.load(B_ptr + state_rows[:, None] + pos[None, :], mask=mask_nl, other=0.0).to(tl.float32)
-        C = tl.load(C_ptr + state_rows[:, None] + pos[None, :], mask=mask_nl, other=0.0).to(tl.float32)
+        pos, mask_l, mask_nl, u, delta, raw_delta, B, C = _load_chunk(
+            u_ptr, delta_ptr, B_ptr, C_ptr, row, state_rows, chunk, length, mask_n, bias, HAS_BIAS, SOFTPLUS, BLOCK_L)
         grad_y = tl.load(grad_y_ptr + row + pos, mask=mask_l, other=0.0).to(tl.float32)
 
         # Recompute this chunk's states from the state saved at its entry.

@@ -176,6 +176,13 @@ def _segmentation_outputs(inferencer, files):
                         'class_fractions': fractions}
 
 
+def report(written: Sequence[str], skipped: Sequence[str], out_dir: str) -> int:
+    """Print what an inference tool wrote and skipped; returns its exit status (1 when inputs were skipped)."""
+    print(f'\nwrote {len(written)} painted images to {out_dir}/vis and their predictions to {out_dir}/preds'
+          + (f'; skipped {len(skipped)} unreadable inputs' if skipped else ''))
+    return 1 if skipped else 0
+
+
 def run_inference(config: str, checkpoint: str, inputs: Sequence[str], out_dir: str, device: str = 'cpu',
                   score_thr: float = 0.3, batch_size: int = 1) -> Tuple[List[str], List[str]]:
     """Paint and save the predictions of every readable input; returns (written images, skipped inputs)."""

@@ -9,7 +9,7 @@ input, DIR/preds/ one JSON file. Unreadable inputs are named and skipped; the ex
 import argparse
 import sys
 
-from mmengine_plugin.inference import InputError, run_inference
+from mmengine_plugin.inference import InputError, report, run_inference
 
 
 def parse_args():
@@ -31,9 +31,7 @@ def main():
                                          args.score_thr, args.batch_size)
     except InputError as exc:
         sys.exit(f'error: {exc}')
-    print(f'\nwrote {len(written)} painted images to {args.out_dir}/vis and their predictions to '
-          f'{args.out_dir}/preds' + (f'; skipped {len(skipped)} unreadable inputs' if skipped else ''))
-    sys.exit(1 if skipped else 0)
+    sys.exit(report(written, skipped, args.out_dir))
 
 
 if __name__ == '__main__':

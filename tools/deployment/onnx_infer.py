@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from mmengine_plugin.deployment import run_onnx_inference
-from mmengine_plugin.inference import InputError
+from mmengine_plugin.inference import InputError, report
 
 
 def main():
@@ -26,9 +26,7 @@ def main():
         written, skipped = run_onnx_inference(args.onnx_file, args.inputs, args.out_dir, args.provider)
     except InputError as exc:
         sys.exit(f'error: {exc}')
-    print(f'\nwrote {len(written)} painted images to {args.out_dir}/vis and their predictions to '
-          f'{args.out_dir}/preds' + (f'; skipped {len(skipped)} unreadable inputs' if skipped else ''))
-    sys.exit(1 if skipped else 0)
+    sys.exit(report(written, skipped, args.out_dir))
 
 
 if __name__ == '__main__':
