@@ -42,11 +42,15 @@ def window_partition(x: torch.Tensor, window_size: int) -> torch.Tensor:
     return x.permute(0, 2, 4, 3, 5, 1).reshape(-1, window_size * window_size, c)
 
 
-def window_reverse(windows: torch.Tensor, window_size: int, h: int, w: int) -> torch.Tensor:
-    """Inverse of :func:`window_partition`: -> (B, C, H, W)."""
+def window_reverse(windows: torch.Tensor, window_size: int, batch: int, h: int, w: int) -> torch.Tensor:
+    """Inverse of :func:`window_partition`: -> (B, C, H, W).
+
+    The batch is given rather than inferred (view(-1, ...)): traced with symbolic sizes (ONNX export), the
+    inferred size was an expression that holds only for one window per image.
+    """
     c = windows.shape[-1]
-    x = windows.view(-1, h // window_size, w // window_size, window_size, window_size, c)
-    return x.permute(0, 5, 1, 3, 2, 4).reshape(-1, c, h, w)
+    x = windows.view(batch, h // window_size, w // window_size, window_size, window_size, c)
+    return x.permute(0, 5, 1, 3, 2, 4).reshape(batch, c, h, w)
 
 
 class MambaVisionStage(nn.Module):
@@ -93,7 +97,7 @@ class MambaVisionStage(nn.Module):
             ws = self.window_size
             x = F.pad(x, (0, (ws - w % ws) % ws, 0, (ws - h % ws) % ws))
             hp, wp = x.shape[-2:]
-            x = window_reverse(self._run_blocks(window_partition(x, ws)), ws, hp, wp)
+            x = window_reverse(self._run_blocks(window_partition(x, ws)), ws, x.shape[0], hp, wp)
             x = x[:, :, :h, :w].contiguous()
         return x, (self.downsample(x) if self.downsample is not None else x)
 
