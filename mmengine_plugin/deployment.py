@@ -33,6 +33,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 from mmengine.utils import ProgressBar
 
+from mambavision_backbone import MambaVision
 from mambavision_backbone.checkpoint import load_pretrained
 from .inference import (InputError, check_checkpoint_fits, collect_inputs, config_dataset_meta, output_names,
                         paint_segmentation)
@@ -207,10 +208,34 @@ def default_shape(config: str) -> Tuple[int, int]:
     return (short_edge, long_edge) if cfg.get('default_scope') == 'mmdet' else (short_edge, short_edge)
 
 
+def traceable_shape(module: nn.Module, shape: Tuple[int, int]) -> Tuple[int, int]:
+    """The smallest (H, W) >= ``shape`` at which every window stage pads its map.
+
+    Traced where a stage's map is a whole number of windows, the exporter treats the padding as absent and
+    the window count as fixed, and the graph then fails at other sizes; traced where all pad, both stay
+    computed in the graph.
+    """
+    stages = [(4 * 2 ** i, level.window_size) for m in module.modules() if isinstance(m, MambaVision)
+              for i, level in enumerate(m.levels) if not level.conv]
+
+    def pads(size):
+        return all(-(-size // stride) % window for stride, window in stages)
+    height, width = shape
+    while not pads(height):
+        height += 1
+    while not pads(width):
+        width += 1
+    return height, width
+
+
 def export_onnx(module: nn.Module, part: str, metadata: dict, out: str, shape: Tuple[int, int],
                 dynamic: bool = False, opset: int = 18) -> dict:
-    """Export ``module`` at (1, 3, H, W) to ``out`` with the metadata; returns timings and the graph's size."""
+    """Export ``module`` at (1, 3, H, W) to ``out`` with the metadata; returns timings and the graph's size.
+
+    With ``dynamic`` the example may be a little larger than ``shape`` (see :func:`traceable_shape`)."""
     import onnx
+    if dynamic:
+        shape = traceable_shape(module, shape)
     example = torch.rand(1, 3, *shape) * (1.0 if part == 'backbone' else 255.0)
     with torch.no_grad():
         outputs = module(example)
@@ -235,8 +260,7 @@ def export_onnx(module: nn.Module, part: str, metadata: dict, out: str, shape: T
         entry = model.metadata_props.add()
         entry.key, entry.value = METADATA_PREFIX + key, str(value)
     onnx.save(model, out)
-    return dict(seconds=seconds, nodes=len(model.graph.node), size=osp.getsize(out), example=example,
-                outputs=outputs)
+    return dict(seconds=seconds, nodes=len(model.graph.node), size=osp.getsize(out), shape=shape)
 
 
 def read_metadata(session) -> dict:

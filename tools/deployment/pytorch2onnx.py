@@ -84,6 +84,10 @@ def main():
           f'{shape[0]}x{shape[1]}{", dynamic height and width" if args.dynamic else ""}, opset {args.opset}',
           flush=True)
     result = export_onnx(module, part, metadata, args.out, shape, args.dynamic, args.opset)
+    if result['shape'] != shape:
+        print(f'traced at {result["shape"][0]}x{result["shape"][1]}, where every window stage pads its map, so '
+              'that padding and window counts stay dynamic in the graph', flush=True)
+        shape = result['shape']
     print(f'wrote {args.out}: {result["nodes"]} nodes, {result["size"] / 2**20:.1f} MiB, '
           f'exported in {result["seconds"]:.1f} s', flush=True)
     if args.no_verify:
