@@ -140,3 +140,11 @@ def test_detector_features_at_800x1280():
     assert len(printed) == 2 and max(printed) <= 1e-4, log
     seconds = float(re.search(r'exported in (\S+) s', log).group(1))
     assert seconds > 0
+
+
+def test_dynamic_exports_are_traced_where_every_window_stage_pads():
+    """A whole number of windows at the example size would fix the padding and window counts in the graph."""
+    from mmengine_plugin.deployment import traceable_shape
+    assert traceable_shape(MambaVision('t', window_size=(8, 8, 16, 8)), (256, 256)) == (257, 257)
+    assert traceable_shape(MambaVision('t', window_size=(8, 8, 64, 32)), (512, 512)) == (512, 512)
+    assert traceable_shape(MambaVision('t', window_size=(8, 8, 14, 7)), (224, 448)) == (225, 449)
