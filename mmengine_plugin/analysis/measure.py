@@ -6,6 +6,26 @@ import time
 
 import torch
 
+from mambavision_backbone.scan import available_backends, resolve_backend
+
+
+def device_and_backends(parser, device_name: str, requested, option: str):
+    """The device and the selective-scan backends a benchmark runs (``requested``, else all that run there).
+
+    Every backend is resolved first, so that one that cannot run stops the tool through ``parser`` before
+    anything is measured, and the backends' log lines come before the table.
+    """
+    device = torch.device(device_name)
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        parser.error('--device cuda: CUDA is not available')
+    backends = requested or available_backends(device)
+    for backend in backends:
+        try:
+            resolve_backend(backend, device)
+        except (ValueError, RuntimeError) as error:
+            parser.error(f'{option} {backend}: {error}')
+    return device, backends
+
 
 def release_free_memory():
     """Give memory freed by earlier work back to the OS (glibc keeps it mapped), so RSS counts live data."""

@@ -12,8 +12,7 @@ import argparse
 import torch
 
 from mambavision_backbone import MambaVision
-from mambavision_backbone.scan import available_backends, resolve_backend
-from mmengine_plugin.analysis.measure import Table, measure
+from mmengine_plugin.analysis.measure import Table, device_and_backends, measure
 
 MODEL_CASES = [((224, 224), (8, 8, 14, 7)), ((512, 512), (8, 8, 64, 32)), ((800, 1280), (8, 8, 112, 56))]
 # Cases whose reference-backend timing would take minutes: (what, size) pairs skipped by default.
@@ -52,15 +51,7 @@ def main():
     parser.add_argument('--full-reference', action='store_true', help='also time the minutes-long reference cases')
     parser.add_argument('--scan-backend', nargs='+', help='default: torch and reference, and triton and cuda on GPUs')
     args = parser.parse_args()
-    device = torch.device(args.device)
-    if device.type == 'cuda' and not torch.cuda.is_available():
-        parser.error('--device cuda: CUDA is not available')
-    backends = args.scan_backend or available_backends(device)
-    for backend in backends:  # fail before measuring anything
-        try:
-            resolve_backend(backend, device)
-        except (ValueError, RuntimeError) as error:
-            parser.error(f'--scan-backend {backend}: {error}')
+    device, backends = device_and_backends(parser, args.device, args.scan_backend, '--scan-backend')
     print(f'# torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}, '
           f'backends {backends}, median of {args.repeats} after a warm-up', flush=True)
     print(f'\n# MambaVision-{args.arch} backbone, batch 1\n', flush=True)

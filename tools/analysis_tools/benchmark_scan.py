@@ -17,8 +17,7 @@ import argparse
 import torch
 
 from mambavision_backbone import selective_scan
-from mambavision_backbone.scan import available_backends, resolve_backend
-from mmengine_plugin.analysis.measure import Table, fmt_mem, measure
+from mmengine_plugin.analysis.measure import Table, device_and_backends, fmt_mem, measure
 
 DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 CASES = ('classification', 'detection', 'segmentation')
@@ -71,15 +70,7 @@ def main():
     parser.add_argument('--batch', type=int, default=64, help='images of the classification case')
     parser.add_argument('--full-reference', action='store_true', help="also the reference's long backward passes")
     args = parser.parse_args()
-    device = torch.device(args.device)
-    if device.type == 'cuda' and not torch.cuda.is_available():
-        parser.error('--device cuda: CUDA is not available')
-    backends = args.backend or available_backends(device)
-    for backend in backends:  # fail before measuring anything, and log the choices before the table
-        try:
-            resolve_backend(backend, device)
-        except (ValueError, RuntimeError) as error:
-            parser.error(f'--backend {backend}: {error}')
+    device, backends = device_and_backends(parser, args.device, args.backend, '--backend')
     print(f'# torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}, inputs {args.dtype}, '
           f'median of {args.repeats} after a warm-up\n', flush=True)
     table = Table(['case', '(B, D, N, L)', 'backend', 'forward', 'fwd peak mem', 'fwd+bwd', 'fwd+bwd peak mem'],
