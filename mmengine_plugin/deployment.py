@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
+from mmengine.runner import load_state_dict
 from mmengine.utils import ProgressBar
 
 from mambavision_backbone import MambaVision
@@ -178,8 +178,10 @@ def build_export_module(config: str, checkpoint: str = None, backbone_only: bool
     if checkpoint is not None and backbone_only:
         load_pretrained(model.backbone, checkpoint)
     elif checkpoint is not None:
-        check_checkpoint_fits(model, checkpoint)
-        state = load_checkpoint(model, checkpoint, map_location='cpu', logger='silent')
+        state = check_checkpoint_fits(model, checkpoint)  # loads the file once, and it fits key by key
+        weights = state.get('state_dict', state)
+        load_state_dict(model, {k[len('module.'):] if k.startswith('module.') else k: v for k, v in weights.items()},
+                        strict=True)
     preprocessor = cfg.model.get('data_preprocessor') or {}
     if backbone_only:
         part, module = 'backbone', BackboneExport(model.backbone)
