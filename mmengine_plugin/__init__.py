@@ -3,8 +3,12 @@
 Importing this package (``mmdet_plugin`` and ``mmseg_plugin`` do) registers, in mmengine's root
 registries, where the mmdet and mmseg scopes find them:
 
-- the MambaVision backbone (``MambaVision``, and ``MM_mamba_vision``, the published name) in ``MODELS``;
+- the MambaVision backbone (``MambaVision``, and ``MM_mamba_vision``, the published name) in ``MODELS``
+  (``backbone``: config arguments checked by name);
 - safe checkpoint loading on torch >= 2.6 for every mmengine entry point (``checkpoint``);
+- crash-safe training, on in the published configs (docs/crash_safe_training.md): ``SafeCheckpointHook``
+  (``safe_checkpoint``: atomic checkpoints, checked resuming), ``SeededSampler`` (``sampling``: per-sample
+  seeds, bad samples named or skipped), ``IterationSeedHook`` and ``NonFiniteLossHook`` (``hooks``);
 - ``PlainCheckpointHook`` and ``DatasetCheckHook`` (``hooks``), listed in the published configs;
 - ``DeviceAwareOptimWrapperConstructor`` (``optim``): the published AMP recipes run without CUDA;
 - ``CPUDistributedDataParallel`` (``distributed``) for launched CPU runs.
@@ -12,16 +16,21 @@ registries, where the mmdet and mmseg scopes find them:
 from mmengine.logging import print_log
 from mmengine.registry import MODELS
 
-from mambavision_backbone import MambaVision, route_logs_to
+from mambavision_backbone import route_logs_to
 
+from .backbone import MambaVision
 from .checkpoint import load_local_checkpoint
 from .dataset_checks import DatasetError, check_dataset
 from .distributed import CPUDistributedDataParallel
-from .hooks import DatasetCheckHook, PlainCheckpointHook
+from .hooks import DatasetCheckHook, IterationSeedHook, NonFiniteLossHook, PlainCheckpointHook
 from .optim import DeviceAwareOptimWrapperConstructor
+from .safe_checkpoint import CheckpointError, SafeCheckpointHook
+from .sampling import BadSampleError, SeededSampler
 
-__all__ = ['load_local_checkpoint', 'DatasetError', 'check_dataset', 'CPUDistributedDataParallel',
-           'DatasetCheckHook', 'PlainCheckpointHook', 'DeviceAwareOptimWrapperConstructor']
+__all__ = ['MambaVision', 'load_local_checkpoint', 'DatasetError', 'check_dataset', 'CPUDistributedDataParallel',
+           'DatasetCheckHook', 'IterationSeedHook', 'NonFiniteLossHook', 'PlainCheckpointHook',
+           'DeviceAwareOptimWrapperConstructor', 'CheckpointError', 'SafeCheckpointHook', 'BadSampleError',
+           'SeededSampler']
 
 MODELS.register_module('MambaVision', module=MambaVision, force=True)
 MODELS.register_module('MM_mamba_vision', module=MambaVision, force=True)

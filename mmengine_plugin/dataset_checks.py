@@ -8,6 +8,8 @@ import json
 import os.path as osp
 from typing import Iterator, List
 
+from torch import nn
+
 
 class DatasetError(ValueError):
     """A dataset that cannot be used as configured; the message names the file."""
@@ -67,6 +69,31 @@ def check_coco_categories(dataset) -> None:
         pass  # the ids alone still say what is wrong
     raise DatasetError(f"{dataset.ann_file} has annotations of categories {names} that are not in the dataset's "
                        f"metainfo classes {tuple(dataset.metainfo['classes'])}; mmdet would drop them silently")
+
+
+def class_heads(model) -> Iterator:
+    """(config key, num_classes) of the detector's or segmentor's heads that classify the dataset's classes."""
+    for owner, prefix in ((model, 'model'), (getattr(model, 'roi_head', None), 'model.roi_head')):
+        for name in ('bbox_head', 'mask_head', 'decode_head', 'auxiliary_head'):
+            head = getattr(owner, name, None)
+            if head is None:
+                continue
+            heads = list(head) if isinstance(head, (list, tuple, nn.ModuleList)) else [head]
+            for i, each in enumerate(heads):
+                if hasattr(each, 'num_classes'):
+                    yield f'{prefix}.{name}' + (f'[{i}]' if len(heads) > 1 else ''), each.num_classes
+
+
+def check_num_classes(model, dataset) -> None:
+    """Every classifying head has as many classes as the training data set (its metainfo ``classes``)."""
+    classes = next((d.metainfo['classes'] for d in leaf_datasets(dataset)
+                    if 'classes' in getattr(d, 'metainfo', {})), None)
+    if classes is None:
+        return
+    wrong = [f'{key}.num_classes={n}' for key, n in class_heads(model) if n != len(classes)]
+    if wrong:
+        raise DatasetError(f'{", ".join(wrong)} but the training data set has {len(classes)} classes '
+                           f'{tuple(classes)}: set num_classes={len(classes)}')
 
 
 def check_dataset(dataset) -> None:

@@ -1,12 +1,18 @@
 """Hooks that the published configs list in ``custom_hooks``; any mmengine runner applies them."""
+import math
+
 import numpy as np
-from mmengine.dist import is_main_process
+import torch
+from mmengine.dist import all_reduce, get_world_size, is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import HistoryBuffer
+from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
-from mmengine.runner import BaseLoop
+from mmengine.runner import BaseLoop, EpochBasedTrainLoop
 
-from .dataset_checks import check_dataset
+from .dataset_checks import check_dataset, check_num_classes
+from .randomness import derive_seed, seed_everything
+from .sampling import SeededSampler
 
 
 def _plain(value):
@@ -53,8 +59,9 @@ class PlainCheckpointHook(Hook):
 class DatasetCheckHook(Hook):
     """Check every dataset the run uses before the first iteration (see ``dataset_checks``).
 
-    Missing images or annotation maps and COCO annotations of categories outside the classes stop the run
-    with an error naming the file, instead of failing deep inside a data-loader worker or being dropped.
+    Heads whose ``num_classes`` disagrees with the training classes, missing images or annotation maps and COCO
+    annotations of categories outside the classes stop the run with an error naming the key or the file, instead
+    of failing deep inside a data-loader worker or being dropped.
     """
 
     priority = 'VERY_HIGH'
@@ -62,6 +69,92 @@ class DatasetCheckHook(Hook):
     def before_run(self, runner) -> None:
         if not is_main_process():
             return
+        if isinstance(runner._train_loop, BaseLoop):
+            model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+            check_num_classes(model, runner._train_loop.dataloader.dataset)
         for loop in (runner._train_loop, runner._val_loop, runner._test_loop):
             if isinstance(loop, BaseLoop):
                 check_dataset(loop.dataloader.dataset)
+
+
+@HOOKS.register_module()
+class IterationSeedHook(Hook):
+    """Seed each training iteration's random draws (python, numpy, torch CPU and CUDA) from (seed, iteration).
+
+    The model's random draws (drop path, RoI sampling, dropout) then depend on the run's seed and the iteration
+    number, which every checkpoint holds, and not on whatever ran before (validation, data-loader start-up), so
+    a resumed run repeats them. With :class:`SeededSampler` for the data, a resumed run is the same run.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def before_train(self, runner) -> None:
+        loader = runner.train_loop.dataloader
+        sampler = getattr(loader.batch_sampler, 'sampler', None) or loader.sampler
+        if not isinstance(sampler, SeededSampler):
+            runner.logger.warning('the training sampler is not a SeededSampler: augmentation is not seeded per '
+                                  'sample, so a resumed run will not repeat the interrupted one')
+        elif sampler.seed != runner.seed:
+            runner.logger.warning(f"the training data are drawn from seed {sampler.seed} but the checkpoint's run "
+                                  f'had seed {runner.seed}: set randomness.seed for a resumed run to repeat it')
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        seed_everything(derive_seed(runner.seed, runner.iter))
+
+
+@HOOKS.register_module()
+class NonFiniteLossHook(Hook):
+    """What a NaN or infinite training loss does: ``action='stop'`` (default), ``'skip'`` or ``'warn'``.
+
+    The loss is checked before the optimizer step (the hook wraps the optimizer wrapper's ``update_params``,
+    through which every mmengine model's ``train_step`` applies its loss), with all ranks agreeing:
+
+    - stop: the step is not applied; one line names the iteration, the loss terms that were not finite and the
+      last checkpoint, and the process exits with status 1;
+    - skip: the step is not applied (its gradients are dropped), a warning says so and training goes on;
+    - warn: the step is applied, with a warning.
+    """
+
+    priority = 'HIGH'  # after_train_iter before the checkpoint hook: a stopped run saves nothing after the loss
+    ACTIONS = ('stop', 'skip', 'warn')
+
+    def __init__(self, action: str = 'stop'):
+        if action not in self.ACTIONS:
+            raise ValueError(f'NonFiniteLossHook action must be one of {self.ACTIONS}; got {action!r}')
+        self.action = action
+        self.finite = True
+
+    def before_train(self, runner) -> None:
+        wrapper = runner.optim_wrapper
+        apply_loss = wrapper.update_params
+
+        def update_params(loss, *args, **kwargs):
+            self.finite = self.all_finite(loss)
+            if self.finite or self.action == 'warn':
+                return apply_loss(loss, *args, **kwargs)
+            wrapper.zero_grad()
+
+        wrapper.update_params = update_params
+
+    @staticmethod
+    def all_finite(loss: torch.Tensor) -> bool:
+        finite = torch.isfinite(loss.detach()).all().to(torch.float32)
+        if get_world_size() > 1:
+            all_reduce(finite, op='min')
+        return bool(finite.item())
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if self.finite:
+            return
+        terms = ', '.join(f'{name}={float(value)}' for name, value in (outputs or {}).items()
+                          if not math.isfinite(float(value))) or 'loss'
+        where = f'iteration {runner.iter + 1}'
+        if isinstance(runner.train_loop, EpochBasedTrainLoop):
+            where += f' (epoch {runner.epoch + 1}, batch {batch_idx + 1})'
+        last = runner.message_hub.get_info('last_ckpt') or 'none saved yet'
+        message = f'non-finite loss at {where}: {terms}; last good checkpoint: {last}'
+        if self.action == 'stop':
+            runner.logger.error(f'{message}; training stopped')
+            raise SystemExit(1)
+        applied = 'applied' if self.action == 'warn' else 'skipped'
+        runner.logger.warning(f'{message}; the step was {applied}')

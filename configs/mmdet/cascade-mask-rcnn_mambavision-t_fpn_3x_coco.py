@@ -32,4 +32,12 @@ auto_scale_lr = dict(enable=False, base_batch_size=16)
 
 # Plain-data checkpoints (they load with torch.load(weights_only=True) anywhere) and dataset checks
 # before the first iteration (mmengine_plugin.hooks); any runner that imports the plugin applies them.
-custom_hooks = [dict(type='PlainCheckpointHook'), dict(type='DatasetCheckHook')]
+# Crash-safe training (docs/crash_safe_training.md): atomic checkpoints and checked --resume, per-sample and
+# per-iteration seeds from a fixed run seed (a resumed run repeats the interrupted one), unreadable images
+# named (skip_bad_samples=True skips them), a NaN/inf loss stops the run (action='skip' or 'warn').
+default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook'))
+train_dataloader = dict(
+    sampler=dict(_delete_=True, type='SeededSampler', sampler=dict(type='DefaultSampler', shuffle=True)))
+randomness = dict(seed=0)
+custom_hooks = [dict(type='PlainCheckpointHook'), dict(type='DatasetCheckHook'), dict(type='IterationSeedHook'),
+                dict(type='NonFiniteLossHook', action='stop')]

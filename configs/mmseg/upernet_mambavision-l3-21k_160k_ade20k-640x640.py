@@ -40,6 +40,9 @@ test_pipeline = [
 ]
 
 # 16 GPUs (2 nodes) x 1 image
-train_dataloader = dict(batch_size=1, dataset=dict(pipeline=train_pipeline))
+# SeededSampler: per-sample seeds for crash-safe resuming (docs/crash_safe_training.md).
+train_dataloader = dict(
+    batch_size=1, dataset=dict(pipeline=train_pipeline),
+    sampler=dict(_delete_=True, type='SeededSampler', sampler=dict(type='InfiniteSampler', shuffle=True)))
 val_dataloader = dict(batch_size=1, dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -1,0 +1,149 @@
+"""Checkpoints that a kill cannot leave half-written, and resuming that never starts from a broken one.
+
+``SafeCheckpointHook`` is mmengine's ``CheckpointHook`` (same arguments, ``default_hooks.checkpoint``) except that
+
+- a checkpoint is written to ``<name>.tmp`` in its folder, flushed to disk and renamed to ``<name>``; a rename
+  within a folder is atomic, so a file under a checkpoint's name is always complete;
+- ``last_checkpoint`` is rewritten the same way, and only after that rename;
+- checkpoints beyond ``max_keep_ckpts`` are removed only once the new one is on disk (mmengine removes first);
+- before training, ``load_from`` / ``--resume PATH`` must exist, and an automatic ``--resume`` takes the newest
+  checkpoint of the work dir that reads back whole, saying which broken ones it passed over.
+"""
+import glob
+import os
+import os.path as osp
+import re
+import zipfile
+from typing import List, Optional
+
+from mmengine.dist import is_main_process
+from mmengine.fileio import LocalBackend
+from mmengine.hooks import CheckpointHook
+from mmengine.registry import HOOKS
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be resumed from; the message names it."""
+
+
+def checkpoint_problem(path: str) -> Optional[str]:
+    """Why the checkpoint at ``path`` cannot be resumed from, or None when it reads back whole.
+
+    torch saves a zip archive: reading every member and checking its CRC finds a file cut short or damaged
+    without unpickling anything.
+    """
+    if not osp.isfile(path):
+        return 'does not exist'
+    if osp.getsize(path) == 0:
+        return 'is empty (0 bytes)'
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        return f'is truncated or corrupt ({error})'
+    if damaged is not None:
+        return f'is corrupt (bad CRC in {damaged})'
+    if not any(name.endswith('data.pkl') for name in names):
+        return 'is not a torch checkpoint (no data.pkl)'
+    return None
+
+
+def _flush_to_disk(path: str) -> None:
+    with open(path, 'rb+') as f:
+        os.fsync(f.fileno())
+
+
+def _sync_folder(folder: str) -> None:
+    """Make a rename in ``folder`` durable (POSIX; elsewhere the rename alone is what we get)."""
+    if not hasattr(os, 'O_DIRECTORY'):
+        return
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def replace_atomically(written: str, path: str) -> None:
+    """Flush the finished file ``written`` to disk and rename it to ``path``."""
+    _flush_to_disk(written)
+    os.replace(written, path)
+    _sync_folder(osp.dirname(osp.abspath(path)))
+
+
+def write_text_atomically(path: str, text: str) -> None:
+    temporary = path + '.tmp'
+    with open(temporary, 'w') as f:
+        f.write(text)
+    replace_atomically(temporary, path)
+
+
+@HOOKS.register_module()
+class SafeCheckpointHook(CheckpointHook):
+    """mmengine's CheckpointHook with atomic writes and checked resuming (see the module docstring)."""
+
+    def before_run(self, runner) -> None:
+        load_from = runner._load_from
+        if load_from is not None and '://' not in str(load_from):
+            problem = checkpoint_problem(load_from)
+            if problem == 'does not exist':
+                raise FileNotFoundError(f'checkpoint {load_from} (load_from / --resume PATH) does not exist')
+            if problem and runner._resume:
+                raise CheckpointError(f'cannot resume from {load_from}: it {problem}')
+        if not runner._resume or load_from is not None:
+            return
+        skipped = False
+        for path in self.checkpoints_newest_first(runner.work_dir):
+            problem = checkpoint_problem(path)
+            if problem is None:
+                runner._load_from = path  # the runner resumes from an explicit path instead of last_checkpoint
+                if skipped:
+                    runner.logger.warning(f'resuming from {path}, the newest readable checkpoint')
+                return
+            runner.logger.warning(f'skipped checkpoint {path}: it {problem}')
+            skipped = True
+        runner.logger.warning(f'--resume: no readable checkpoint in {runner.work_dir}; training from the start')
+        runner._resume = False
+
+    def checkpoints_newest_first(self, work_dir: str) -> List[str]:
+        """The checkpoint named by ``last_checkpoint``, then every file named like a checkpoint, newest step first."""
+        named = []
+        pointer = osp.join(work_dir, 'last_checkpoint')
+        if osp.isfile(pointer):
+            with open(pointer) as f:
+                named.append(f.read().strip())
+        pattern = re.compile(re.escape(self.filename_tmpl).replace(r'\{\}', r'(\d+)') + '$')
+        found = {}
+        for folder in {work_dir, *(osp.dirname(path) for path in named)}:
+            for path in glob.glob(osp.join(glob.escape(folder), self.filename_tmpl.format('*'))):
+                match = pattern.search(osp.basename(path))
+                if match:
+                    found[path] = int(match.group(1))
+        ordered = sorted(found, key=found.get, reverse=True)
+        return named + [path for path in ordered if path not in named]
+
+    def _save_checkpoint_with_step(self, runner, step, meta):
+        if not isinstance(self.file_backend, LocalBackend):  # e.g. object storage: no rename to rely on
+            return super()._save_checkpoint_with_step(runner, step, meta)
+        expired = None
+        if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
+            if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
+                expired = self.keep_ckpt_ids.popleft()
+            self.keep_ckpt_ids.append(step)
+            runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
+        filename = self.filename_tmpl.format(step)
+        path = self.file_backend.join_path(self.out_dir, filename)
+        self.last_ckpt = path
+        runner.message_hub.update_info('last_ckpt', path)
+        runner.save_checkpoint(self.out_dir, filename + '.tmp', self.file_client_args,
+                               save_optimizer=self.save_optimizer, save_param_scheduler=self.save_param_scheduler,
+                               meta=meta, by_epoch=self.by_epoch, backend_args=self.backend_args, **self.args)
+        if not is_main_process():
+            return
+        replace_atomically(path + '.tmp', path)
+        write_text_atomically(osp.join(runner.work_dir, 'last_checkpoint'), path)
+        if expired is not None:
+            old = self.file_backend.join_path(self.out_dir, self.filename_tmpl.format(expired))
+            if osp.isfile(old):
+                os.remove(old)

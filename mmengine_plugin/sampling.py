@@ -1,0 +1,160 @@
+"""Training samples whose random augmentation and loading errors do not depend on how the run went.
+
+``SeededSampler`` wraps the sampler a config names. Each index it yields carries a seed made from
+(run seed, rank, epoch, position in the epoch's stream), and the dataset fetches every sample under that seed
+(:class:`SampleFetcher`). A sample's random transforms therefore draw the same numbers whichever worker loads
+it, however many workers there are, and whether or not earlier batches were loaded in this process: a run
+resumed from a checkpoint sees exactly the samples the uninterrupted run saw.
+
+The fetcher also checks each sample's files and names them when they cannot be used (missing, empty, a JPEG or
+PNG cut short, undecodable), or, with ``skip_bad_samples=True``, loads the next sample in their place and logs it.
+"""
+import multiprocessing
+import os
+from typing import List, Optional
+
+import cv2
+import numpy as np
+from mmengine.dist import get_dist_info, sync_random_seed
+from mmengine.logging import print_log
+from mmengine.registry import DATA_SAMPLERS
+from torch.utils.data import Sampler
+
+from .dataset_checks import DatasetError
+from .randomness import SeededIndex, derive_seed, seeded_cpu_randomness
+
+# How many following samples the fetcher tries in place of a bad one before it gives up.
+MAX_REPLACEMENTS = 16
+
+
+def file_problem(path: str) -> Optional[str]:
+    """Why the image or annotation file at ``path`` cannot be used as it is, or None when nothing shows.
+
+    A cheap look at the file's size, head and tail: decoders accept a JPEG cut short (the missing rows come out
+    grey), so only the missing end-of-image marker tells.
+    """
+    try:
+        size = os.path.getsize(path)
+        if size == 0:
+            return 'is empty (0 bytes)'
+        with open(path, 'rb') as f:
+            head = f.read(8)
+            f.seek(max(size - 64, 0))
+            tail = f.read()
+    except OSError as error:
+        return f'cannot be read ({error.strerror or error})'
+    if head.startswith(b'\xff\xd8') and b'\xff\xd9' not in tail:
+        return 'is a truncated JPEG (no end-of-image marker)'
+    if head.startswith(b'\x89PNG') and b'IEND' not in tail:
+        return 'is a truncated PNG (no IEND chunk)'
+    return None
+
+
+def undecodable(path: str) -> bool:
+    """Whether OpenCV fails to decode the file (used once loading has failed, to tell bad data from bugs)."""
+    try:
+        return cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED) is None
+    except (OSError, ValueError, cv2.error):
+        return True
+
+
+class BadSampleError(DatasetError):
+    """A training sample whose files cannot be loaded; the message names them."""
+
+
+class SampleFetcher:
+    """What the data loader calls to fetch a batch (the dataset's ``__getitems__``, the DataLoader protocol).
+
+    Each sample is loaded under its :class:`SeededIndex`'s seed, after a look at its files
+    (:func:`file_problem`); a failure raises :class:`BadSampleError` naming the files, or, with
+    ``skip_bad_samples``, the next sample of the dataset is loaded in its place and a warning with the running
+    count (shared by all workers) is logged.
+    """
+
+    def __init__(self, dataset, skip_bad_samples: bool = False):
+        self.dataset = dataset
+        self.skip_bad_samples = skip_bad_samples
+        self.skipped = multiprocessing.Value('i', 0)
+
+    def __call__(self, indices: List[int]) -> list:
+        return [self.fetch(index) for index in indices]
+
+    def files(self, index: int) -> List[str]:
+        info = self.dataset.get_data_info(index) if hasattr(self.dataset, 'get_data_info') else {}
+        return [info[key] for key in ('img_path', 'seg_map_path') if isinstance(info.get(key), str)]
+
+    def load(self, index: int):
+        """The sample, or raise BadSampleError naming its files."""
+        files = self.files(index)
+        for path in files:
+            problem = file_problem(path)
+            if problem:
+                raise BadSampleError(f'training sample {index}: {path} {problem}')
+        try:
+            if isinstance(index, SeededIndex):
+                with seeded_cpu_randomness(index.seed):
+                    return self.dataset[int(index)]
+            return self.dataset[int(index)]
+        except Exception as error:
+            bad = [path for path in files if undecodable(path)]
+            if bad:
+                raise BadSampleError(f'training sample {index}: {bad[0]} cannot be decoded as an image') from error
+            if self.skip_bad_samples:  # not bad data but a failing pipeline: skipping would hide it
+                raise
+            where = ', '.join(files) or f'sample {index}'
+            raise BadSampleError(f'training sample {index} ({where}) failed to load: '
+                                 f'{type(error).__name__}: {error}') from error
+
+    def fetch(self, index: int):
+        if not self.skip_bad_samples:
+            return self.load(index)
+        seed = getattr(index, 'seed', None)
+        for offset in range(MAX_REPLACEMENTS + 1):
+            candidate = (int(index) + offset) % len(self.dataset)
+            try:
+                return self.load(SeededIndex(candidate, seed) if seed is not None else candidate)
+            except BadSampleError as error:
+                with self.skipped.get_lock():
+                    self.skipped.value += 1
+                    count = self.skipped.value
+                print_log(f'skipped {error} ({count} skipped so far)', logger='current', level='WARNING')
+        raise BadSampleError(f'training samples {int(index)} to {int(index) + MAX_REPLACEMENTS} all failed to load')
+
+
+@DATA_SAMPLERS.register_module()
+class SeededSampler(Sampler):
+    """Any sampler, with a per-sample seed on each index and guarded loading (see the module docstring).
+
+    Args:
+        dataset: the dataset (given by the runner).
+        sampler: config of the sampler that decides the order, e.g. ``dict(type='DefaultSampler', shuffle=True)``.
+        seed: the run's seed (given by the runner); a common random one across ranks when None.
+        skip_bad_samples: load the next sample in place of one whose files cannot be loaded (logged and counted)
+            instead of stopping with an error that names them.
+    """
+
+    def __init__(self, dataset, sampler: dict, seed: Optional[int] = None, skip_bad_samples: bool = False):
+        self.sampler = DATA_SAMPLERS.build(sampler, default_args=dict(dataset=dataset, seed=seed))
+        self.dataset = dataset
+        self.seed = getattr(self.sampler, 'seed', None)
+        if self.seed is None:
+            self.seed = sync_random_seed() if seed is None else seed
+        self.rank = get_dist_info()[0]
+        self.fetcher = SampleFetcher(dataset, skip_bad_samples)
+        dataset.__getitems__ = self.fetcher
+
+    @property
+    def epoch(self) -> int:
+        return getattr(self.sampler, 'epoch', 0)
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.sampler, 'set_epoch'):
+            self.sampler.set_epoch(epoch)
+
+    def __iter__(self):
+        epoch = self.epoch
+        for position, index in enumerate(self.sampler):
+            yield SeededIndex(index, derive_seed(self.seed, self.rank, epoch, position))
+
+    def __len__(self) -> int:
+        return len(self.sampler)
