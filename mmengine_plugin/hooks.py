@@ -146,8 +146,9 @@ class NonFiniteLossHook(Hook):
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         if self.finite:
             return
-        terms = ', '.join(f'{name}={float(value)}' for name, value in (outputs or {}).items()
-                          if not math.isfinite(float(value))) or 'loss'
+        values = {name: float(value.detach() if torch.is_tensor(value) else value)
+                  for name, value in (outputs or {}).items()}
+        terms = ', '.join(f'{name}={value}' for name, value in values.items() if not math.isfinite(value)) or 'loss'
         where = f'iteration {runner.iter + 1}'
         if isinstance(runner.train_loop, EpochBasedTrainLoop):
             where += f' (epoch {runner.epoch + 1}, batch {batch_idx + 1})'

@@ -106,6 +106,12 @@ class SafeCheckpointHook(CheckpointHook):
         runner.logger.warning(f'--resume: no readable checkpoint in {runner.work_dir}; training from the start')
         runner._resume = False
 
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        # The checkpoint recorded its own path when it was saved; a resumed run names the file it came from.
+        info = checkpoint.get('message_hub', {}).get('runtime_info')
+        if runner._resume and info is not None and runner._load_from is not None:
+            info['last_ckpt'] = runner._load_from
+
     def checkpoints_newest_first(self, work_dir: str) -> List[str]:
         """The checkpoint named by ``last_checkpoint``, then every file named like a checkpoint, newest step first."""
         named = []

@@ -9,6 +9,7 @@ resumed from a checkpoint sees exactly the samples the uninterrupted run saw.
 The fetcher also checks each sample's files and names them when they cannot be used (missing, empty, a JPEG or
 PNG cut short, undecodable), or, with ``skip_bad_samples=True``, loads the next sample in their place and logs it.
 """
+import logging
 import multiprocessing
 import os
 from typing import List, Optional
@@ -117,7 +118,7 @@ class SampleFetcher:
                 with self.skipped.get_lock():
                     self.skipped.value += 1
                     count = self.skipped.value
-                print_log(f'skipped {error} ({count} skipped so far)', logger='current', level='WARNING')
+                print_log(f'skipped {error} ({count} skipped so far)', logger='current', level=logging.WARNING)
         raise BadSampleError(f'training samples {int(index)} to {int(index) + MAX_REPLACEMENTS} all failed to load')
 
 

@@ -1,7 +1,9 @@
 """Running the command-line tools (ours and mmdet's/mmseg's packaged ones) from tests."""
 import os
+import signal
 import subprocess
 import sys
+import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
 
@@ -33,3 +35,25 @@ def load_in_fresh_process(path) -> str:
             "('mmengine_plugin', 'mmdet_plugin', 'mmseg_plugin', 'mambavision_backbone', 'mmengine')]; "
             "print(sorted(checkpoint))")
     return run_tool(['-c', code, str(path)], cwd=ROOT)
+
+
+def kill_when_logged(args, cwd, text, timeout=300) -> str:
+    """Run ``python ARGS`` in ``cwd`` in its own process group and SIGKILL the group (workers included) as
+    soon as its output shows ``text``; returns the output, asserting that the kill, not the run, ended it."""
+    log_path = os.path.join(cwd, f'killed_{os.getpid()}_{time.monotonic_ns()}.log')
+    with open(log_path, 'w') as log:
+        process = subprocess.Popen([sys.executable, *args], cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True, env={**os.environ, 'PYTHONUNBUFFERED': '1'})
+    deadline, seen = time.monotonic() + timeout, False
+    while process.poll() is None:
+        with open(log_path) as f:
+            seen = text in f.read()
+        if seen or time.monotonic() > deadline:
+            os.killpg(process.pid, signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    returncode = process.wait()
+    with open(log_path) as f:
+        output = f.read()
+    assert seen and returncode == -signal.SIGKILL, f'not killed (exit status {returncode}):\n{output[-4000:]}'
+    return output

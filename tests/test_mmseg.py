@@ -16,7 +16,7 @@ from mmengine.utils import get_installed_path  # noqa: E402
 
 from mmengine_plugin.toy_data import generate_ade20k  # noqa: E402
 
-from .helpers import ROOT, load_in_fresh_process, packaged_tool, run_tool  # noqa: E402
+from .helpers import ROOT, packaged_tool, run_tool  # noqa: E402
 from .test_backbone import read_listing, shapes  # noqa: E402
 from .test_checkpoint import published_classification  # noqa: E402
 
@@ -91,18 +91,11 @@ def test_train_through_our_tools(toy_run):
     torch.load(cwd / 'work/iter_3.pth', weights_only=True)
 
 
-def test_packaged_tools_give_the_same_weights_and_metrics(toy_run):
+def test_packaged_test_and_ours_print_the_same_metrics(toy_run):
+    # Training through mmseg's own train.py is tested with a killed and resumed run (test_crash_safe_training).
     cwd, _ = toy_run
-    log = run_tool([packaged_tool('mmseg', 'train.py'), 'toy_imagenet.py', '--work-dir', 'packaged', *TRAIN_ARGS],
-                   cwd)
-    assert 'Iter(train) [3/3]' in log and 'loaded 245/253 backbone tensors from imagenet.pth.tar' in log
-    ours = torch.load(cwd / 'work/iter_3.pth', weights_only=True)['state_dict']
-    theirs = torch.load(cwd / 'packaged/iter_3.pth', weights_only=True)['state_dict']
-    assert max((ours[k].double() - theirs[k].double()).abs().max().item() for k in ours) <= 1e-6
-    assert 'message_hub' in load_in_fresh_process(cwd / 'packaged/iter_3.pth')
-    theirs = run_tool([packaged_tool('mmseg', 'test.py'), TOY, 'packaged/iter_3.pth', '--work-dir', 'test_packaged'],
-                      cwd)
-    ours = run_tool([os.path.join(ROOT, 'tools/test.py'), TOY, 'packaged/iter_3.pth', '--work-dir', 'test_ours',
+    theirs = run_tool([packaged_tool('mmseg', 'test.py'), TOY, 'work/iter_3.pth', '--work-dir', 'test_packaged'], cwd)
+    ours = run_tool([os.path.join(ROOT, 'tools/test.py'), TOY, 'work/iter_3.pth', '--work-dir', 'test_ours',
                      '--show-dir', 'painted'], cwd)
     metrics = [[line.split('Iter(test) [2/2]')[1].split('data_time')[0] for line in out.splitlines()
                 if 'Iter(test) [2/2]' in line][0] for out in (theirs, ours)]
