@@ -104,16 +104,6 @@ def test_resume_passes_over_a_truncated_checkpoint(data, seg_reference):
     assert not [name for name in os.listdir(work) if name.endswith('.tmp')]
 
 
-def test_resume_from_a_named_broken_checkpoint_is_refused(data, seg_reference):
-    broken = data / 'broken.pth'
-    broken.write_bytes((seg_reference / 'iter_4.pth').read_bytes()[:5000])
-    out = run_tool([OURS, SEG, '--work-dir', 'seg_named', '--resume', 'broken.pth'], data, ok=False)
-    assert 'CheckpointError: cannot resume from broken.pth: it is truncated or corrupt' in out
-    out = run_tool([OURS, SEG, '--work-dir', 'seg_named', '--resume', 'missing.pth'], data, ok=False)
-    assert 'checkpoint missing.pth (load_from / --resume PATH) does not exist' in out
-    assert 'Iter(train)' not in out
-
-
 def test_nan_loss_stops_with_one_line_naming_iteration_terms_and_checkpoint(data, seg_reference):
     work = data / 'seg_nan'
     shutil.copytree(seg_reference, work)
@@ -199,10 +189,10 @@ class TinyModel(BaseModel):
         return dict(loss=out.pow(2).mean()) if mode == 'loss' else out
 
 
-def tiny_runner(work_dir, samples, name, max_epochs=1, hooks=(), resume=False, **checkpoint):
+def tiny_runner(work_dir, samples, name, max_epochs=1, hooks=(), resume=False, load_from=None, **checkpoint):
     from mmengine.runner import Runner
     torch.manual_seed(0)
-    return Runner(model=TinyModel(), work_dir=str(work_dir), experiment_name=name, resume=resume,
+    return Runner(model=TinyModel(), work_dir=str(work_dir), experiment_name=name, resume=resume, load_from=load_from,
                   train_dataloader=dict(dataset=[dict(inputs=torch.tensor(s)) for s in samples], batch_size=1,
                                         sampler=dict(type='DefaultSampler', shuffle=False),
                                         collate_fn=dict(type='pseudo_collate')),
@@ -254,3 +244,17 @@ def test_a_crash_while_saving_keeps_the_previous_checkpoint_and_pointer(tmp_path
     assert checkpoint_problem(saved) is None and not os.path.exists(tmp_path / 'epoch_2.pth')
     assert (tmp_path / 'last_checkpoint').read_text() == saved
     assert checkpoint_problem(str(tmp_path / 'epoch_2.pth.tmp')).startswith('is truncated or corrupt')
+
+
+def test_resume_from_a_named_broken_or_missing_checkpoint_is_refused(tmp_path):
+    from mmengine_plugin import CheckpointError
+    tiny_runner(tmp_path, [[1.0, 2.0]], 'named_saved').train()
+    broken = tmp_path / 'broken.pth'
+    broken.write_bytes((tmp_path / 'epoch_1.pth').read_bytes()[:500])
+    runner = tiny_runner(tmp_path / 'w', [[1.0, 2.0]], 'named_broken', resume=True, load_from=str(broken))
+    with pytest.raises(CheckpointError, match=f'^cannot resume from {broken}: it is truncated or corrupt'):
+        runner.train()
+    runner = tiny_runner(tmp_path / 'w', [[1.0, 2.0]], 'named_missing', resume=True, load_from='missing.pth')
+    with pytest.raises(FileNotFoundError, match=r'^checkpoint missing.pth \(load_from / --resume PATH\) does not'):
+        runner.train()
+    assert runner.iter == 0

@@ -14,7 +14,9 @@ def test_plugins_register_both_names_in_both_registries():
     from mmdet.registry import MODELS as DET_MODELS
     from mmseg.registry import MODELS as SEG_MODELS
 
-    from mambavision_backbone import MambaVision
+    import mambavision_backbone
+    from mmengine_plugin import MambaVision  # the core class with config arguments checked by name
+    assert issubclass(MambaVision, mambavision_backbone.MambaVision)
     for registry in (DET_MODELS, SEG_MODELS):
         assert registry.get('MambaVision') is MambaVision
         assert registry.get('MM_mamba_vision') is MambaVision

@@ -57,3 +57,14 @@ def test_model_zoo_metadata_states_both_rates():
     for name, declared in DECLARED.items():
         assert rates[name]['Drop Path Rate'] == 0.2
         assert rates[name]['Published Config Drop Path Rate'] == declared
+
+
+@pytest.mark.parametrize('name', sorted(DECLARED))
+def test_crash_safe_training_is_on(name):
+    cfg = Config.fromfile(os.path.join(ROOT, 'configs', name))
+    assert cfg.default_hooks.checkpoint.type == 'SafeCheckpointHook'
+    sampler = cfg.train_dataloader.sampler
+    order = 'DefaultSampler' if name.startswith('mmdet') else 'InfiniteSampler'
+    assert sampler.type == 'SeededSampler' and sampler.sampler == dict(type=order, shuffle=True)
+    assert [h['type'] for h in cfg.custom_hooks][-2:] == ['IterationSeedHook', 'NonFiniteLossHook']
+    assert cfg.custom_hooks[-1]['action'] == 'stop' and cfg.randomness.seed == 0
