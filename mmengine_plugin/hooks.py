@@ -123,6 +123,7 @@ class NonFiniteLossHook(Hook):
             raise ValueError(f'NonFiniteLossHook action must be one of {self.ACTIONS}; got {action!r}')
         self.action = action
         self.finite = True
+        self.steps_not_finite = 0
 
     def before_train(self, runner) -> None:
         wrapper = runner.optim_wrapper
@@ -157,5 +158,6 @@ class NonFiniteLossHook(Hook):
         if self.action == 'stop':
             runner.logger.error(f'{message}; training stopped')
             raise SystemExit(1)
+        self.steps_not_finite += 1
         applied = 'applied' if self.action == 'warn' else 'skipped'
-        runner.logger.warning(f'{message}; the step was {applied}')
+        runner.logger.warning(f'{message}; the step was {applied} ({self.steps_not_finite} so far)')
