@@ -89,7 +89,7 @@ class SampleFetcher:
         return [info[key] for key in ('img_path', 'seg_map_path') if isinstance(info.get(key), str)]
 
     def load(self, index: int):
-        """The sample, or raise BadSampleError naming its files."""
+        """The sample; BadSampleError when its files cannot be used, DatasetError naming them for other failures."""
         files = self.files(index)
         for path in files:
             problem = file_problem(path)
@@ -104,11 +104,11 @@ class SampleFetcher:
             bad = [path for path in files if undecodable(path)]
             if bad:
                 raise BadSampleError(f'training sample {index}: {bad[0]} cannot be decoded as an image') from error
-            if self.skip_bad_samples:  # not bad data but a failing pipeline: skipping would hide it
-                raise
-            where = ', '.join(files) or f'sample {index}'
-            raise BadSampleError(f'training sample {index} ({where}) failed to load: '
-                                 f'{type(error).__name__}: {error}') from error
+            # Readable files but a failing pipeline (a bug, a label out of range): named, and never skipped,
+            # which would hide it.
+            where = ', '.join(files) or 'no file recorded'
+            raise DatasetError(f'training sample {index} ({where}) failed to load: '
+                               f'{type(error).__name__}: {error}') from error
 
     def fetch(self, index: int):
         if not self.skip_bad_samples:

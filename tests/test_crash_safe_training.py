@@ -7,6 +7,7 @@ bad files and bad configs stop or are passed over with one line that names them.
 import os
 import shutil
 
+import numpy as np
 import pytest
 import torch
 from mmengine.model import BaseModel
@@ -258,3 +259,38 @@ def test_resume_from_a_named_broken_or_missing_checkpoint_is_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match=r'^checkpoint missing.pth \(load_from / --resume PATH\) does not'):
         runner.train()
     assert runner.iter == 0
+
+
+class DrawingDataset:
+    """Three samples that draw a random number each; sample 1's pipeline fails (a bug, not bad data)."""
+
+    def __init__(self, image):
+        self.image = image
+
+    def __len__(self):
+        return 3
+
+    def get_data_info(self, index):
+        return dict(img_path=self.image)
+
+    def __getitem__(self, index):
+        if index == 1:
+            raise KeyError('gt_masks')
+        return np.random.rand(), torch.rand(()).item()
+
+
+def test_samples_draw_from_their_own_seed_and_failing_pipelines_are_named_not_skipped(data):
+    from mmengine_plugin.dataset_checks import DatasetError
+    from mmengine_plugin.randomness import SeededIndex
+    from mmengine_plugin.sampling import BadSampleError, SampleFetcher
+    image = str(data / 'data/toy_ade/images/training/toy_training_000000.jpg')
+    fetcher = SampleFetcher(DrawingDataset(image), skip_bad_samples=True)
+    np.random.seed(1)
+    state = np.random.get_state()[1].copy()
+    first = fetcher([SeededIndex(0, 7), SeededIndex(2, 7), SeededIndex(0, 8)])
+    assert first[0] == first[1] != first[2]  # the seed decides, not the index or what was drawn before
+    assert fetcher([SeededIndex(0, 8)]) == first[2:]
+    assert (np.random.get_state()[1] == state).all()  # the main process's stream did not move
+    with pytest.raises(DatasetError, match=f'^training sample 1 \\({image}\\) failed to load: KeyError') as raised:
+        fetcher([SeededIndex(1, 7)])
+    assert not isinstance(raised.value, BadSampleError) and fetcher.skipped.value == 0
