@@ -8,7 +8,7 @@ registries, where the mmdet and mmseg scopes find them:
 - safe checkpoint loading on torch >= 2.6 for every mmengine entry point (``checkpoint``);
 - crash-safe training, on in the published configs (docs/crash_safe_training.md): ``SafeCheckpointHook``
   (``safe_checkpoint``: atomic checkpoints, checked resuming), ``SeededSampler`` (``sampling``: per-sample
-  seeds, bad samples named or skipped), ``IterationSeedHook`` and ``NonFiniteLossHook`` (``hooks``);
+  seeds, bad samples named or skipped), ``ExactResumeHook`` and ``NonFiniteLossHook`` (``hooks``);
 - ``PlainCheckpointHook`` and ``DatasetCheckHook`` (``hooks``), listed in the published configs;
 - ``DeviceAwareOptimWrapperConstructor`` (``optim``): the published AMP recipes run without CUDA;
 - ``CPUDistributedDataParallel`` (``distributed``) for launched CPU runs.
@@ -22,13 +22,13 @@ from .backbone import MambaVision
 from .checkpoint import load_local_checkpoint
 from .dataset_checks import DatasetError, check_dataset
 from .distributed import CPUDistributedDataParallel
-from .hooks import DatasetCheckHook, IterationSeedHook, NonFiniteLossHook, PlainCheckpointHook
+from .hooks import DatasetCheckHook, ExactResumeHook, NonFiniteLossHook, PlainCheckpointHook
 from .optim import DeviceAwareOptimWrapperConstructor
 from .safe_checkpoint import CheckpointError, SafeCheckpointHook
 from .sampling import BadSampleError, SeededSampler
 
 __all__ = ['MambaVision', 'load_local_checkpoint', 'DatasetError', 'check_dataset', 'CPUDistributedDataParallel',
-           'DatasetCheckHook', 'IterationSeedHook', 'NonFiniteLossHook', 'PlainCheckpointHook',
+           'DatasetCheckHook', 'ExactResumeHook', 'NonFiniteLossHook', 'PlainCheckpointHook',
            'DeviceAwareOptimWrapperConstructor', 'CheckpointError', 'SafeCheckpointHook', 'BadSampleError',
            'SeededSampler']
 

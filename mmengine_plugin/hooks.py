@@ -8,7 +8,8 @@ from mmengine.hooks import Hook
 from mmengine.logging import HistoryBuffer
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
-from mmengine.runner import BaseLoop, EpochBasedTrainLoop
+from mmengine.runner import BaseLoop, EpochBasedTrainLoop, IterBasedTrainLoop
+from torch.utils.data import BatchSampler
 
 from .dataset_checks import check_dataset, check_num_classes
 from .randomness import derive_seed, seed_everything
@@ -78,12 +79,15 @@ class DatasetCheckHook(Hook):
 
 
 @HOOKS.register_module()
-class IterationSeedHook(Hook):
-    """Seed each training iteration's random draws (python, numpy, torch CPU and CUDA) from (seed, iteration).
+class ExactResumeHook(Hook):
+    """Make a resumed run repeat the interrupted one (docs/crash_safe_training.md), with :class:`SeededSampler`.
 
-    The model's random draws (drop path, RoI sampling, dropout) then depend on the run's seed and the iteration
-    number, which every checkpoint holds, and not on whatever ran before (validation, data-loader start-up), so
-    a resumed run repeats them. With :class:`SeededSampler` for the data, a resumed run is the same run.
+    - Seeds each training iteration's random draws (python, numpy, torch CPU and CUDA) from (seed, iteration):
+      the model's draws (drop path, RoI sampling, dropout) then depend on numbers every checkpoint holds, not
+      on whatever ran before (validation, data-loader start-up).
+    - Warns when the training data are not seeded per sample, or from another seed than the checkpoint's.
+    - On an iteration-based resume, lets mmengine's loop draw the already-trained batches again without
+      loading them (an infinite stream of samples into plain batches).
     """
 
     priority = 'VERY_HIGH'
@@ -94,9 +98,14 @@ class IterationSeedHook(Hook):
         if not isinstance(sampler, SeededSampler):
             runner.logger.warning('the training sampler is not a SeededSampler: augmentation is not seeded per '
                                   'sample, so a resumed run will not repeat the interrupted one')
-        elif sampler.seed != runner.seed:
+            return
+        if sampler.seed != runner.seed:
             runner.logger.warning(f"the training data are drawn from seed {sampler.seed} but the checkpoint's run "
                                   f'had seed {runner.seed}: set randomness.seed for a resumed run to repeat it')
+        if (runner.iter > 0 and isinstance(runner.train_loop, IterBasedTrainLoop) and sampler.infinite
+                and type(loader.batch_sampler) is BatchSampler):
+            sampler.pass_over(runner.iter * loader.batch_size)
+            runner.logger.info(f'the {runner.iter} batches already trained are drawn again without loading them')
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         seed_everything(derive_seed(runner.seed, runner.iter))

@@ -12,15 +12,17 @@ import torch
 
 
 class SeededIndex(int):
-    """A dataset index carrying the seed its sample's random transforms draw from."""
+    """A dataset index carrying the seed its sample's random transforms draw from, and its position in the
+    sampler's stream."""
 
-    def __new__(cls, index: int, seed: int):
+    def __new__(cls, index: int, seed: int, position: int = 0):
         value = super().__new__(cls, index)
         value.seed = seed
+        value.position = position
         return value
 
     def __reduce__(self):
-        return SeededIndex, (int(self), self.seed)
+        return SeededIndex, (int(self), self.seed, self.position)
 
 
 def derive_seed(*keys: int) -> int:

@@ -16,6 +16,7 @@ from typing import List, Optional
 
 import cv2
 import numpy as np
+from mmengine.dataset import InfiniteSampler
 from mmengine.dist import get_dist_info, sync_random_seed
 from mmengine.logging import print_log
 from mmengine.registry import DATA_SAMPLERS
@@ -80,6 +81,7 @@ class SampleFetcher:
         self.dataset = dataset
         self.skip_bad_samples = skip_bad_samples
         self.skipped = multiprocessing.Value('i', 0)
+        self.placeholders_before = multiprocessing.Value('q', 0)  # see SeededSampler.pass_over
 
     def __call__(self, indices: List[int]) -> list:
         return [self.fetch(index) for index in indices]
@@ -111,13 +113,15 @@ class SampleFetcher:
                                f'{type(error).__name__}: {error}') from error
 
     def fetch(self, index: int):
+        if isinstance(index, SeededIndex) and index.position < self.placeholders_before.value:
+            return {}
         if not self.skip_bad_samples:
             return self.load(index)
         seed = getattr(index, 'seed', None)
         for offset in range(MAX_REPLACEMENTS + 1):
             candidate = (int(index) + offset) % len(self.dataset)
             try:
-                return self.load(SeededIndex(candidate, seed) if seed is not None else candidate)
+                return self.load(SeededIndex(candidate, seed, index.position) if seed is not None else candidate)
             except BadSampleError as error:
                 with self.skipped.get_lock():
                     self.skipped.value += 1
@@ -149,6 +153,21 @@ class SeededSampler(Sampler):
         dataset.__getitems__ = self.fetcher
 
     @property
+    def infinite(self) -> bool:
+        """Whether the order is one endless stream (positions never restart), as mmengine's InfiniteSampler."""
+        return isinstance(self.sampler, InfiniteSampler)
+
+    def pass_over(self, count: int) -> None:
+        """Do not load the first ``count`` samples of an infinite stream: an empty dict stands in for each.
+
+        mmengine's iteration-based loop draws the batches already trained again when it resumes, only to throw
+        them away; their seeds say that nothing after them depends on loading them.
+        """
+        if not self.infinite:
+            raise ValueError('only an infinite stream can be passed over: positions restart every epoch')
+        self.fetcher.placeholders_before.value = count
+
+    @property
     def epoch(self) -> int:
         return getattr(self.sampler, 'epoch', 0)
 
@@ -159,7 +178,7 @@ class SeededSampler(Sampler):
     def __iter__(self):
         epoch = self.epoch
         for position, index in enumerate(self.sampler):
-            yield SeededIndex(index, derive_seed(self.seed, self.rank, epoch, position))
+            yield SeededIndex(index, derive_seed(self.seed, self.rank, epoch, position), position)
 
     def __len__(self) -> int:
         return len(self.sampler)

@@ -40,6 +40,7 @@ def test_scan_is_counted_by_convention_and_still_computed():
     assert tally['scan'] == stage3 + stage4
 
 
+@pytest.mark.slow  # in make test-all: make test stays within its 10 minutes
 def test_cli_prints_params_and_both_counts():
     config = os.path.join(ROOT, 'configs/mmseg/toy/upernet_mambavision-t_toy-shapes-256x256.py')
     result = subprocess.run([sys.executable, GET_FLOPS, config, '--shape', '128', '160'],
@@ -73,6 +74,7 @@ def test_segmentation_flops_default_to_the_test_resize():
     assert flops.default_shape(config) == (512, 2048)
 
 
+@pytest.mark.slow  # in make test-all: make test stays within its 10 minutes
 def test_benchmark_measures_model_and_counterparts():
     config = os.path.join(ROOT, 'configs/mmseg/toy/upernet_mambavision-t_toy-shapes-256x256.py')
     result = subprocess.run([sys.executable, os.path.join(ROOT, 'tools/analysis_tools/benchmark.py'), config,

@@ -69,6 +69,7 @@ def test_segmentor_matches_mmseg_at_the_export_size_and_an_odd_size(segmentor_ex
         assert relative_difference(logits, expected.numpy()) <= 1e-4
 
 
+@pytest.mark.slow  # in make test-all: make test stays within its 10 minutes
 def test_onnx_infer_paints_what_infer_paints(segmentor_export, tmp_path):
     out, checkpoint, *_ = segmentor_export
     images = tmp_path / 'images'

@@ -66,5 +66,5 @@ def test_crash_safe_training_is_on(name):
     sampler = cfg.train_dataloader.sampler
     order = 'DefaultSampler' if name.startswith('mmdet') else 'InfiniteSampler'
     assert sampler.type == 'SeededSampler' and sampler.sampler == dict(type=order, shuffle=True)
-    assert [h['type'] for h in cfg.custom_hooks][-2:] == ['IterationSeedHook', 'NonFiniteLossHook']
+    assert [h['type'] for h in cfg.custom_hooks][-2:] == ['ExactResumeHook', 'NonFiniteLossHook']
     assert cfg.custom_hooks[-1]['action'] == 'stop' and cfg.randomness.seed == 0

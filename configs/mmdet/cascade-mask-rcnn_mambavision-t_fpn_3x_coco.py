@@ -39,5 +39,5 @@ default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook'))
 train_dataloader = dict(
     sampler=dict(_delete_=True, type='SeededSampler', sampler=dict(type='DefaultSampler', shuffle=True)))
 randomness = dict(seed=0)
-custom_hooks = [dict(type='PlainCheckpointHook'), dict(type='DatasetCheckHook'), dict(type='IterationSeedHook'),
+custom_hooks = [dict(type='PlainCheckpointHook'), dict(type='DatasetCheckHook'), dict(type='ExactResumeHook'),
                 dict(type='NonFiniteLossHook', action='stop')]

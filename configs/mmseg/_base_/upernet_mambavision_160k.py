@@ -30,5 +30,5 @@ param_scheduler = [
 # Each config sets the SeededSampler beside its dataset base.
 default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook'))
 randomness = dict(seed=0)
-custom_hooks = [dict(type='PlainCheckpointHook'), dict(type='DatasetCheckHook'), dict(type='IterationSeedHook'),
+custom_hooks = [dict(type='PlainCheckpointHook'), dict(type='DatasetCheckHook'), dict(type='ExactResumeHook'),
                 dict(type='NonFiniteLossHook', action='stop')]
