@@ -146,6 +146,9 @@ class NonFiniteLossHook(Hook):
 
         wrapper.update_params = update_params
 
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        self.finite = True  # until this iteration's update_params says otherwise
+
     @staticmethod
     def all_finite(loss: torch.Tensor) -> bool:
         finite = torch.isfinite(loss.detach()).all().to(torch.float32)
