@@ -103,7 +103,8 @@ class SafeCheckpointHook(CheckpointHook):
                 return
             runner.logger.warning(f'skipped checkpoint {path}: it {problem}')
             skipped = True
-        runner.logger.warning(f'--resume: no readable checkpoint in {runner.work_dir}; training from the start')
+        log = runner.logger.warning if skipped else runner.logger.info
+        log(f'--resume: no readable checkpoint in {runner.work_dir}; training from the start')
         runner._resume = False
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
