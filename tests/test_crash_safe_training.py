@@ -16,6 +16,7 @@ from torch import nn
 pytest.importorskip('mmdet')
 pytest.importorskip('mmseg')
 
+from mmengine_plugin.safe_checkpoint import checkpoint_problem  # noqa: E402
 from mmengine_plugin.toy_data import generate_ade20k, generate_coco  # noqa: E402
 
 from .helpers import ROOT, kill_when_logged, load_in_fresh_process, packaged_tool, run_tool  # noqa: E402
@@ -230,7 +231,6 @@ def test_nan_loss_skip_or_warn_as_configured(tmp_path, action):
 
 
 def test_a_crash_while_saving_keeps_the_previous_checkpoint_and_pointer(tmp_path, monkeypatch):
-    from mmengine_plugin.safe_checkpoint import checkpoint_problem
     first = tiny_runner(tmp_path, [[1.0, 2.0]], 'save_first', max_keep_ckpts=1)
     first.train()
     saved = str(tmp_path / 'epoch_1.pth')
@@ -299,3 +299,13 @@ def test_samples_draw_from_their_own_seed_and_failing_pipelines_are_named_not_sk
     with pytest.raises(DatasetError, match=f'^training sample 1 \\({image}\\) failed to load: KeyError') as raised:
         fetcher([SeededIndex(1, 7, position=5)])
     assert not isinstance(raised.value, BadSampleError) and fetcher.skipped.value == 0
+
+
+def test_resume_without_a_readable_checkpoint_trains_from_the_start(tmp_path):
+    (tmp_path / 'epoch_1.pth').write_bytes(b'')  # all a kill left of the first save under mmengine's writes
+    runner = tiny_runner(tmp_path, [[1.0, 2.0]], 'resume_from_nothing', resume=True)
+    runner.train()
+    log = run_log(runner)
+    assert f"skipped checkpoint {tmp_path / 'epoch_1.pth'}: it is empty (0 bytes)" in log
+    assert f'--resume: no readable checkpoint in {tmp_path}; training from the start' in log
+    assert runner.epoch == 1 and checkpoint_problem(str(tmp_path / 'epoch_1.pth')) is None
