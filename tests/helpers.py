@@ -5,6 +5,8 @@ import subprocess
 import sys
 import time
 
+import torch
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
 
 
@@ -26,6 +28,11 @@ def run(command, cwd, env=None, ok=True, timeout=900):
 def run_tool(args, cwd, **kwargs):
     """Run ``python ARGS`` with this interpreter (see :func:`run`)."""
     return run([sys.executable, *args], cwd, **kwargs)
+
+
+def checkpoint_weights(path) -> dict:
+    """The ``state_dict`` of a checkpoint written by training (plain data: ``weights_only=True``)."""
+    return torch.load(path, weights_only=True)['state_dict']
 
 
 def load_in_fresh_process(path) -> str:

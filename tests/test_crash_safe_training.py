@@ -19,16 +19,13 @@ pytest.importorskip('mmseg')
 from mmengine_plugin.safe_checkpoint import checkpoint_problem  # noqa: E402
 from mmengine_plugin.toy_data import generate_ade20k, generate_coco  # noqa: E402
 
-from .helpers import ROOT, kill_when_logged, load_in_fresh_process, packaged_tool, run_tool  # noqa: E402
+from .helpers import (ROOT, checkpoint_weights, kill_when_logged, load_in_fresh_process, packaged_tool,  # noqa: E402
+                      run_tool)
 
 CONFIGS = os.path.join(ROOT, 'tests/data/configs')
 DET = os.path.join(CONFIGS, 'cascade-mask-rcnn_mambavision-micro_toy-shapes.py')  # 3 epochs of 3 iterations
 SEG = os.path.join(CONFIGS, 'upernet_mambavision-micro_toy-shapes-128x128.py')  # 12 iterations, saved every 4
 OURS = os.path.join(ROOT, 'tools/train.py')
-
-
-def weights(path):
-    return torch.load(path, weights_only=True)['state_dict']
 
 
 def max_difference(a, b) -> float:
@@ -53,7 +50,7 @@ def data(tmp_path_factory):
 def det_reference(data):
     """The detection run never interrupted (our train.py, no workers)."""
     run_tool([OURS, DET, '--work-dir', 'det_reference'], data)
-    return weights(data / 'det_reference/epoch_3.pth')
+    return checkpoint_weights(data / 'det_reference/epoch_3.pth')
 
 
 @pytest.fixture(scope='module')
@@ -71,7 +68,7 @@ def test_detection_killed_mid_epoch_resumes_to_the_same_weights(data, det_refere
     assert 'Epoch(train) [2][1/3]' in log and not os.path.exists(data / work / 'epoch_3.pth')
     log = run_tool([train, DET, '--work-dir', work, '--resume', *workers(num_workers)], data)
     assert 'resumed epoch: 1, iter: 3' in log and 'Epoch(train) [1]' not in log
-    assert max_difference(weights(data / work / 'epoch_3.pth'), det_reference) <= 1e-6
+    assert max_difference(checkpoint_weights(data / work / 'epoch_3.pth'), det_reference) <= 1e-6
     hub = torch.load(data / work / 'epoch_3.pth', weights_only=True)['message_hub']
     assert hub['log_scalars']['train/loss']['count'] == [1] * 9  # epoch 1's losses came back from the checkpoint
     assert 'message_hub' in load_in_fresh_process(data / work / 'epoch_3.pth')
@@ -86,7 +83,8 @@ def test_segmentation_killed_mid_run_resumes_to_the_same_weights(data, seg_refer
     log = run_tool([train, SEG, '--work-dir', work, '--resume', *workers(num_workers)], data)
     assert 'resumed epoch: 0, iter: 4' in log and 'Iter(train) [ 4/12]' not in log
     assert 'the 4 batches already trained are drawn again without loading them' in log
-    assert max_difference(weights(data / work / 'iter_12.pth'), weights(seg_reference / 'iter_12.pth')) <= 1e-6
+    reference = checkpoint_weights(seg_reference / 'iter_12.pth')
+    assert max_difference(checkpoint_weights(data / work / 'iter_12.pth'), reference) <= 1e-6
 
 
 def test_resume_passes_over_a_truncated_checkpoint(data, seg_reference):
@@ -101,7 +99,7 @@ def test_resume_passes_over_a_truncated_checkpoint(data, seg_reference):
     assert f"skipped checkpoint {work / 'iter_8.pth'}: it is empty (0 bytes)" in log
     assert f"resuming from {work / 'iter_4.pth'}, the newest readable checkpoint" in log
     assert 'resumed epoch: 0, iter: 4' in log
-    assert max_difference(weights(newest), weights(seg_reference / 'iter_12.pth')) <= 1e-6
+    assert max_difference(checkpoint_weights(newest), checkpoint_weights(seg_reference / 'iter_12.pth')) <= 1e-6
     # The checkpoints written on the way are whole and last_checkpoint names the newest; no temporary file is left.
     assert (work / 'last_checkpoint').read_text() == str(newest)
     assert not [name for name in os.listdir(work) if name.endswith('.tmp')]

@@ -12,7 +12,7 @@ pytest.importorskip('mmdet')
 
 from mmengine_plugin.toy_data import generate_coco  # noqa: E402
 
-from .helpers import ROOT, packaged_tool, run, run_tool  # noqa: E402
+from .helpers import ROOT, checkpoint_weights, packaged_tool, run, run_tool  # noqa: E402
 from .test_checkpoint import published_classification  # noqa: E402
 
 TOY = os.path.join(ROOT, 'configs/mmdet/toy/cascade-mask-rcnn_mambavision-t_fpn_toy-shapes.py')
@@ -22,10 +22,6 @@ FAST = ['default_hooks.logger.interval=1', 'randomness.seed=0']
 def train(tool, cwd, work_dir, epochs, *extra, ok=True):
     return run_tool([tool, 'toy_imagenet.py', '--work-dir', work_dir, *extra, '--cfg-options',
                      f'train_cfg.max_epochs={epochs}', f'train_cfg.val_interval={epochs}', *FAST], cwd, ok=ok)
-
-
-def state_dict(path):
-    return torch.load(path, weights_only=True)['state_dict']
 
 
 @pytest.fixture(scope='module')
@@ -48,7 +44,8 @@ def test_training_on_cpu_from_a_published_imagenet_file(toy_run):
     assert 'loaded 245/253 backbone tensors from imagenet.pth.tar' in log
     assert log.count('fully unpickled') == 1 and 'Namespace' in log  # the pickled training arguments
     assert 'Epoch(train) [1][1/1]' in log
-    assert any(k.startswith('backbone.levels.2.blocks.0.mixer.A_log') for k in state_dict(cwd / 'work/epoch_1.pth'))
+    weights = checkpoint_weights(cwd / 'work/epoch_1.pth')
+    assert any(k.startswith('backbone.levels.2.blocks.0.mixer.A_log') for k in weights)
 
 
 def test_packaged_test_and_ours_print_the_same_coco_metrics(toy_run):
