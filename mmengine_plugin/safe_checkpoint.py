@@ -86,10 +86,10 @@ class SafeCheckpointHook(CheckpointHook):
     def before_run(self, runner) -> None:
         load_from = runner._load_from
         if load_from is not None and '://' not in str(load_from):
-            problem = checkpoint_problem(load_from)
-            if problem == 'does not exist':
+            if not osp.isfile(load_from):
                 raise FileNotFoundError(f'checkpoint {load_from} (load_from / --resume PATH) does not exist')
-            if problem and runner._resume:
+            problem = checkpoint_problem(load_from) if runner._resume else None  # a plain load reads it anyway
+            if problem:
                 raise CheckpointError(f'cannot resume from {load_from}: it {problem}')
         if not runner._resume or load_from is not None:
             return
