@@ -1,13 +1,29 @@
-"""Running the command-line tools (ours and mmdet's/mmseg's packaged ones) from tests."""
+"""What several test modules share: running the command-line tools (ours and mmdet's/mmseg's packaged ones),
+reading checkpoints, writing checkpoints in the published layouts, scan inputs, the model zoo and the micro
+training configs."""
+import argparse
 import os
 import signal
 import subprocess
 import sys
 import time
 
+import numpy as np
 import torch
+import yaml
+from mmengine.logging import HistoryBuffer
+
+from mambavision_backbone import selective_scan
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
+DATA = os.path.join(ROOT, 'tests', 'data')
+TRAIN = os.path.join(ROOT, 'tools/train.py')
+TOY_DET = os.path.join(ROOT, 'configs/mmdet/toy/cascade-mask-rcnn_mambavision-t_fpn_toy-shapes.py')
+TOY_SEG = os.path.join(ROOT, 'configs/mmseg/toy/upernet_mambavision-t_toy-shapes-256x256.py')
+# Few-second CPU training runs for the crash-safe training and sampler tests: 3 epochs of 3 iterations, and
+# 12 iterations saved every 4.
+MICRO_DET = os.path.join(DATA, 'configs/cascade-mask-rcnn_mambavision-micro_toy-shapes.py')
+MICRO_SEG = os.path.join(DATA, 'configs/upernet_mambavision-micro_toy-shapes-128x128.py')
 
 
 def packaged_tool(package: str, name: str) -> str:
@@ -64,3 +80,137 @@ def kill_when_logged(args, cwd, text, timeout=300) -> str:
         output = f.read()
     assert seen and returncode == -signal.SIGKILL, f'not killed (exit status {returncode}):\n{output[-4000:]}'
     return output
+
+
+# A small model with every feature switched on: layer scale in all stages, odd depths, attention blocks
+# in stages 3 and 4, windows smaller than, equal to and larger than the maps they see.
+SMALL = dict(arch=None, dim=16, in_dim=8, depths=(2, 1, 3, 2), num_heads=(2, 2, 2, 4), window_size=(8, 8, 3, 4),
+             layer_scale=0.5, layer_scale_conv=0.7, drop_path_rate=0.0)
+
+
+def randomize(model, seed=0):
+    """Random weights and BatchNorm statistics, so no parameter can hide behind its initial value."""
+    g = torch.Generator().manual_seed(seed)
+    state = model.state_dict()
+    for name, tensor in state.items():
+        if not tensor.is_floating_point():
+            continue
+        values = torch.randn(tensor.shape, generator=g, dtype=torch.float64) * 0.3
+        if name.endswith('running_var'):
+            values = values.abs() + 0.5
+        elif name.endswith(('norm1.weight', 'norm2.weight', 'gamma', 'gamma_1', 'gamma_2')) or 'outnorm' in name \
+                or name.endswith(('conv_down.1.weight', 'conv_down.4.weight')):
+            values = values + 1.0
+        tensor.copy_(values)
+    return model
+
+
+def read_listing(variant):
+    """Names and shapes of the published T or B backbone (from MAMBAVISION_FACTS' listings), as strings."""
+    entries = {}
+    path = os.path.join(DATA, f'state_dict_mambavision_{variant}_backbone.txt')
+    for line in open(path):
+        if line.strip() and not line.startswith('#'):
+            name, shape = line.rstrip('\n').split('\t')
+            entries[name] = shape
+    return entries
+
+
+def shapes(state_dict, prefix=''):
+    """The names (without ``prefix``) and shapes of the tensors under ``prefix``, as in the listings."""
+    return {k[len(prefix):]: str(tuple(v.shape)) for k, v in state_dict.items() if k.startswith(prefix)}
+
+
+def classifier_extras(model):
+    return {'head.weight': torch.randn(1000, 640), 'head.bias': torch.randn(1000),
+            'norm.weight': torch.randn(640), 'norm.bias': torch.randn(640)}
+
+
+def published_classification(model, path):
+    state = {f'module.{k}': v for k, v in {**model.state_dict(), **classifier_extras(model)}.items()
+             if not k.startswith('outnorm')}
+    torch.save({'state_dict': state, 'epoch': 300, 'args': argparse.Namespace(lr=1e-3)}, path)
+
+
+def huggingface_bin(model, path):
+    torch.save({f'model.{k}': v for k, v in {**model.state_dict(), **classifier_extras(model)}.items()}, path)
+
+
+def huggingface_safetensors(model, path):
+    from safetensors.torch import save_file
+    state = {f'model.{k}': v.contiguous() for k, v in {**model.state_dict(), **classifier_extras(model)}.items()}
+    save_file(state, path)
+
+
+def mm_checkpoint(model, path):
+    state = {f'backbone.{k}': v for k, v in model.state_dict().items()}
+    state.update({'neck.lateral_convs.0.conv.weight': torch.randn(256, 80, 1, 1),
+                  'roi_head.bbox_head.0.fc_cls.weight': torch.randn(81, 1024)})
+    torch.save({'meta': {'epoch': 36}, 'state_dict': state}, path)
+
+
+def make_scan_inputs(batch, channels, state, length, dtype=torch.float64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return dict(
+        u=torch.randn(batch, channels, length, generator=g, dtype=dtype),
+        delta=torch.randn(batch, channels, length, generator=g, dtype=dtype),
+        A=-torch.rand(channels, state, generator=g, dtype=dtype) * 4 - 0.1,
+        B=torch.randn(batch, state, length, generator=g, dtype=dtype),
+        C=torch.randn(batch, state, length, generator=g, dtype=dtype),
+        D=torch.randn(channels, generator=g, dtype=dtype),
+        delta_bias=torch.randn(channels, generator=g, dtype=dtype),
+    )
+
+
+def run_scan(inputs, backend, softplus=True, grads=False):
+    leaves = {k: v.detach().clone().requires_grad_(grads) for k, v in inputs.items()}
+    y = selective_scan(**leaves, delta_softplus=softplus, backend=backend)
+    if not grads:
+        return y.detach(), None
+    (y * torch.cos(y)).sum().backward()
+    return y.detach(), {k: v.grad for k, v in leaves.items()}
+
+
+def zoo_models():
+    index = yaml.safe_load(open(os.path.join(ROOT, 'model-index.yml')))
+    entries = []
+    for metafile in index['Import']:
+        entries += yaml.safe_load(open(os.path.join(ROOT, metafile)))['Models']
+    return entries
+
+
+def max_difference(a, b) -> float:
+    assert a.keys() == b.keys()
+    return max((a[k].double() - b[k].double()).abs().max().item() for k in a)
+
+
+def workers(n):
+    return ['--cfg-options', f'train_dataloader.num_workers={n}', f'train_dataloader.persistent_workers={n > 0}']
+
+
+def mmengine_checkpoint():
+    """What mmengine 0.10.x writes besides the weights: its message hub with history buffers and numpy values."""
+    return {'meta': {'epoch': 36, 'seed': np.int64(7)},
+            'state_dict': {'backbone.outnorm0.weight': torch.ones(80)},
+            'message_hub': {'log_scalars': {'train/loss': HistoryBuffer([1.0, 0.5], [1, 1])},
+                            'runtime_info': {'eta': np.float64(2.5), 'iters': np.arange(3)},
+                            'resumed_keys': {'train/loss': True}}}
+
+
+def build_runner(config, work_dir, options):
+    """The runner of ``config`` with ``options`` merged in, working in ``work_dir``."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(options)
+    cfg.work_dir = str(work_dir)
+    return Runner.from_cfg(cfg)
+
+
+def toy_dataset(root, split='training', **kwargs):
+    """mmseg's BaseSegDataset over a generated ADE20K-layout folder."""
+    from mmseg.datasets import BaseSegDataset
+    return BaseSegDataset(data_root=root, img_suffix='.jpg', seg_map_suffix='.png',
+                          metainfo=dict(classes=('background', 'rectangle', 'ellipse', 'triangle')),
+                          data_prefix=dict(img_path=f'images/{split}', seg_map_path=f'annotations/{split}'),
+                          **kwargs)

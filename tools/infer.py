@@ -9,7 +9,7 @@ input, DIR/preds/ one JSON file. Unreadable inputs are named and skipped; the ex
 import argparse
 import sys
 
-from mmengine_plugin.inference import InputError, report, run_inference
+from mmengine_plugin.apis.inference import InputError, report, run_inference
 
 
 def parse_args():

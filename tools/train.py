@@ -2,7 +2,7 @@
 import argparse
 import os
 
-from mmengine_plugin.launcher import add_common_arguments, build_runner, finish_distributed, load_config
+from mmengine_plugin.apis.launcher import add_common_arguments, build_runner, finish_distributed, load_config
 
 
 def parse_args():

@@ -1,7 +1,8 @@
 # Cascade Mask R-CNN + FPN with MambaVision-T on COCO: 3x schedule, AdamW, AMP, 8 GPUs x 2 images.
 # Published: 51.1 box AP / 44.3 mask AP. The recipe (4conv1fc GIoU heads with SyncBN, DETR-style
 # multi-scale crop augmentation, 36 epochs with steps at 27 and 33) comes from mmdet's own ConvNeXt config.
-_base_ = ['mmdet::convnext/cascade-mask-rcnn_convnext-t-p4-w7_fpn_4conv1fc-giou_amp-ms-crop-3x_coco.py']
+_base_ = ['mmdet::convnext/cascade-mask-rcnn_convnext-t-p4-w7_fpn_4conv1fc-giou_amp-ms-crop-3x_coco.py',
+          '../_base_/crash_safe_runtime.py']
 
 # ImageNet-1K classification checkpoint of the backbone, read once when training starts
 # (https://huggingface.co/nvidia/MambaVision-T-1K). Set to None to train from scratch.
@@ -30,14 +31,7 @@ optim_wrapper = dict(
 
 auto_scale_lr = dict(enable=False, base_batch_size=16)
 
-# Plain-data checkpoints (they load with torch.load(weights_only=True) anywhere) and dataset checks
-# before the first iteration (mmengine_plugin.hooks); any runner that imports the plugin applies them.
-# Crash-safe training (docs/crash_safe_training.md): atomic checkpoints and checked --resume, per-sample and
-# per-iteration seeds from a fixed run seed (a resumed run repeats the interrupted one), unreadable images
-# named (skip_bad_samples=True skips them), a NaN/inf loss stops the run (action='skip' or 'warn').
+# Crash-safe training (../_base_/crash_safe_runtime.py): atomic checkpoints and per-sample seeds.
 default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook'))
 train_dataloader = dict(
     sampler=dict(_delete_=True, type='SeededSampler', sampler=dict(type='DefaultSampler', shuffle=True)))
-randomness = dict(seed=0)
-custom_hooks = [dict(type='PlainCheckpointHook'), dict(type='DatasetCheckHook'), dict(type='ExactResumeHook'),
-                dict(type='NonFiniteLossHook', action='stop')]

@@ -10,8 +10,8 @@ the fraction of the image each class covers. The file carries its classes, palet
 import argparse
 import sys
 
-from mmengine_plugin.deployment import run_onnx_inference
-from mmengine_plugin.inference import InputError, report
+from mmengine_plugin.apis.inference import InputError, report
+from mmengine_plugin.deploy.onnx_runtime import run_onnx_inference
 
 
 def main():

@@ -22,9 +22,9 @@ import time
 import torch
 from mmengine.config import DictAction
 
-from mmengine_plugin.deployment import (build_export_module, default_shape, export_onnx, max_relative_difference,
-                                        onnx_session)
-from mmengine_plugin.inference import InputError
+from mmengine_plugin.apis.inference import InputError
+from mmengine_plugin.deploy.onnx_export import build_export_module, default_shape, export_onnx
+from mmengine_plugin.deploy.onnx_runtime import max_relative_difference, onnx_session
 
 
 def parse_args():

@@ -13,35 +13,8 @@ import sys
 
 import torch
 
-from mambavision_backbone import ARCH_ALIASES, ARCH_SETTINGS, MambaVision
-from mambavision_backbone.checkpoint import backbone_state_dict, read_state_dict
-
-
-def describe(state_dict):
-    """(dim, in_dim, depths, has layer scale) read off the tensor shapes, or None."""
-    try:
-        dim = state_dict['patch_embed.conv_down.3.weight'].shape[0]
-        in_dim = state_dict['patch_embed.conv_down.0.weight'].shape[0]
-    except KeyError:
-        return None
-    depths = tuple(len({k.split('.')[3] for k in state_dict if k.startswith(f'levels.{i}.blocks.')})
-                   for i in range(4))
-    return dim, in_dim, depths, any(k.endswith('gamma_1') for k in state_dict)
-
-
-def detect_arch(state_dict):
-    """The ARCH_SETTINGS key whose model has exactly these tensor names and shapes, or None."""
-    found = describe(state_dict)
-    for name, s in ARCH_SETTINGS.items():
-        if found != (s['dim'], s['in_dim'], tuple(s['depths']), s['layer_scale'] is not None):
-            continue
-        with torch.device('meta'):
-            expected = MambaVision(name).state_dict()
-        own = {k: v for k, v in state_dict.items() if not k.startswith('outnorm')}
-        if all(k in own and own[k].shape == v.shape for k, v in expected.items() if not k.startswith('outnorm')) \
-                and set(own) <= set(expected):
-            return name
-    return None
+from mambavision_backbone import ARCH_ALIASES, ARCH_SETTINGS
+from mambavision_backbone.checkpoint import backbone_state_dict, describe, detect_arch, read_state_dict
 
 
 def main():

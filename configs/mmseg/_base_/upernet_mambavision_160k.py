@@ -3,7 +3,7 @@
 # adds its dataset base, crop size, backbone variant and learning rate.
 _base_ = [
     'mmseg::_base_/models/upernet_swin.py', 'mmseg::_base_/default_runtime.py',
-    'mmseg::_base_/schedules/schedule_160k.py'
+    'mmseg::_base_/schedules/schedule_160k.py', '../../_base_/crash_safe_runtime.py'
 ]
 
 custom_imports = dict(imports=['mmseg_plugin'], allow_failed_imports=False)
@@ -22,13 +22,6 @@ param_scheduler = [
     dict(type='PolyLR', eta_min=0.0, power=1.0, begin=1500, end=160000, by_epoch=False),
 ]
 
-# Plain-data checkpoints (they load with torch.load(weights_only=True) anywhere) and dataset checks
-# before the first iteration (mmengine_plugin.hooks); any runner that imports the plugin applies them.
-# Crash-safe training (docs/crash_safe_training.md): atomic checkpoints and checked --resume, per-sample and
-# per-iteration seeds from a fixed run seed (a resumed run repeats the interrupted one), unreadable images
-# named (skip_bad_samples=True skips them), a NaN/inf loss stops the run (action='skip' or 'warn').
-# Each config sets the SeededSampler beside its dataset base.
+# Crash-safe training (../../_base_/crash_safe_runtime.py): atomic checkpoints; each config sets the
+# SeededSampler beside its dataset base.
 default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook'))
-randomness = dict(seed=0)
-custom_hooks = [dict(type='PlainCheckpointHook'), dict(type='DatasetCheckHook'), dict(type='ExactResumeHook'),
-                dict(type='NonFiniteLossHook', action='stop')]

@@ -1,0 +1,16 @@
+# The crash-safe runtime that the published MambaVision detection and segmentation configs share
+# (docs/crash_safe_training.md); its components are registered by mmdet_plugin and mmseg_plugin alike.
+#
+# - PlainCheckpointHook: checkpoints of plain data (they load with torch.load(weights_only=True) anywhere);
+# - DatasetCheckHook: missing images or annotation maps, unknown COCO categories and heads whose num_classes
+#   disagrees with the data stop the run before the first iteration, naming the file or the key;
+# - ExactResumeHook: per-iteration seeds from a fixed run seed, so that a resumed run repeats the interrupted one;
+# - NonFiniteLossHook: a NaN/inf loss stops the run (action='skip' or 'warn' instead).
+#
+# Two settings stay in the configs that inherit this file, because a key may come from one base only and
+# mmdet's/mmseg's own bases set these: default_hooks.checkpoint = SafeCheckpointHook (atomic checkpoints,
+# checked --resume) and train_dataloader.sampler = SeededSampler around the dataset's own sampler (per-sample
+# seeds; unreadable images named, or skipped with skip_bad_samples=True).
+randomness = dict(seed=0)
+custom_hooks = [dict(type='PlainCheckpointHook'), dict(type='DatasetCheckHook'), dict(type='ExactResumeHook'),
+                dict(type='NonFiniteLossHook', action='stop')]

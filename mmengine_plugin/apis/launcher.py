@@ -1,0 +1,54 @@
+"""What tools/train.py and tools/test.py do besides parsing arguments, as mmdet's own tools do it."""
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+from ..engine.distributed import setup_cpu_distributed
+
+
+def load_config(path: str, cfg_options=None, launcher: str = 'none', work_dir=None) -> Config:
+    """Read a config and apply ``--cfg-options``, the launcher and the work dir (default
+    ``./work_dirs/<config name>``)."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'config file {path} does not exist')
+    cfg = Config.fromfile(path)
+    cfg.launcher = launcher
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(path))[0])
+    return cfg
+
+
+def build_runner(cfg: Config) -> Runner:
+    """Build the runner the config asks for, starting CPU distributed processes where needed."""
+    messages = setup_cpu_distributed(cfg)
+    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    for message in messages:
+        runner.logger.info(message)
+    return runner
+
+
+def finish_distributed() -> None:
+    """Destroy the process group, if any, before the interpreter exits.
+
+    Left to the exit, gloo's worker threads are still running when static destructors run, and a process can
+    abort with "terminate called without an active exception" after its work is done.
+    """
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def add_common_arguments(parser) -> None:
+    """The arguments mmdet's train.py and test.py share."""
+    parser.add_argument('--work-dir', help='the directory to save logs and checkpoints')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value pairs (xxx=yyy format)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+                        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)

@@ -1,0 +1,124 @@
+"""Loading each training sample under its own seed, with its files checked and named when they cannot be used.
+
+:class:`SampleFetcher` is what the data loader calls to fetch a batch (installed by
+:class:`~mmengine_plugin.datasets.samplers.SeededSampler` as the dataset's ``__getitems__``). Each sample is
+loaded with python, numpy and torch-CPU seeded from its :class:`~mmengine_plugin.datasets.seeding.SeededIndex`,
+so its random transforms draw the same numbers whichever worker loads it. Its files are looked at first and
+named when they cannot be used (missing, empty, a JPEG or PNG cut short, undecodable); with
+``skip_bad_samples=True`` the next sample is loaded in their place and the skip is logged.
+"""
+import logging
+import multiprocessing
+import os
+from typing import List, Optional
+
+import cv2
+import numpy as np
+from mmengine.logging import print_log
+
+from .dataset_checks import DatasetError
+from .seeding import SeededIndex, seeded_cpu_randomness
+
+# How many following samples the fetcher tries in place of a bad one before it gives up.
+MAX_REPLACEMENTS = 16
+
+
+def file_problem(path: str) -> Optional[str]:
+    """Why the image or annotation file at ``path`` cannot be used as it is, or None when nothing shows.
+
+    A look at the file's size, head and tail: decoders accept a JPEG cut short (the missing rows come out
+    grey), so only the missing end marker tells. Only when the tail lacks it is the whole file searched, for
+    files with data appended after their end.
+    """
+    end_markers = {b'\xff\xd8': (b'\xff\xd9', 'JPEG (no end-of-image marker)'),
+                   b'\x89PNG': (b'IEND', 'PNG (no IEND chunk)')}
+    try:
+        size = os.path.getsize(path)
+        if size == 0:
+            return 'is empty (0 bytes)'
+        with open(path, 'rb') as f:
+            head = f.read(8)
+            kind = next((end_markers[magic] for magic in end_markers if head.startswith(magic)), None)
+            if kind is None:
+                return None
+            f.seek(max(size - 64, 0))
+            if kind[0] in f.read():
+                return None
+            f.seek(len(head))
+            return None if kind[0] in f.read() else f'is a truncated {kind[1]}'
+    except OSError as error:
+        return f'cannot be read ({error.strerror or error})'
+
+
+def undecodable(path: str) -> bool:
+    """Whether OpenCV fails to decode the file (used once loading has failed, to tell bad data from bugs)."""
+    try:
+        return cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED) is None
+    except (OSError, ValueError, cv2.error):
+        return True
+
+
+class BadSampleError(DatasetError):
+    """A training sample whose files cannot be loaded; the message names them."""
+
+
+class SampleFetcher:
+    """What the data loader calls to fetch a batch (the dataset's ``__getitems__``, the DataLoader protocol).
+
+    Each sample is loaded under its :class:`SeededIndex`'s seed, after a look at its files
+    (:func:`file_problem`); a failure raises :class:`BadSampleError` naming the files, or, with
+    ``skip_bad_samples``, the next sample of the dataset is loaded in its place and a warning with the running
+    count (shared by all workers) is logged.
+    """
+
+    def __init__(self, dataset, skip_bad_samples: bool = False):
+        self.dataset = dataset
+        self.skip_bad_samples = skip_bad_samples
+        self.skipped = multiprocessing.Value('i', 0)
+        self.placeholders_before = multiprocessing.Value('q', 0)  # see SeededSampler.pass_over
+
+    def __call__(self, indices: List[int]) -> list:
+        return [self.fetch(index) for index in indices]
+
+    def files(self, index: int) -> List[str]:
+        info = self.dataset.get_data_info(index) if hasattr(self.dataset, 'get_data_info') else {}
+        return [info[key] for key in ('img_path', 'seg_map_path') if isinstance(info.get(key), str)]
+
+    def load(self, index: int):
+        """The sample; BadSampleError when its files cannot be used, DatasetError naming them for other failures."""
+        files = self.files(index)
+        for path in files:
+            problem = file_problem(path)
+            if problem:
+                raise BadSampleError(f'training sample {index}: {path} {problem}')
+        try:
+            if isinstance(index, SeededIndex):
+                with seeded_cpu_randomness(index.seed):
+                    return self.dataset[int(index)]
+            return self.dataset[int(index)]
+        except Exception as error:
+            bad = [path for path in files if undecodable(path)]
+            if bad:
+                raise BadSampleError(f'training sample {index}: {bad[0]} cannot be decoded as an image') from error
+            # Readable files but a failing pipeline (a bug, a label out of range): named, and never skipped,
+            # which would hide it.
+            where = ', '.join(files) or 'no file recorded'
+            raise DatasetError(f'training sample {index} ({where}) failed to load: '
+                               f'{type(error).__name__}: {error}') from error
+
+    def fetch(self, index: int):
+        if isinstance(index, SeededIndex) and index.position < self.placeholders_before.value:
+            return {}
+        if not self.skip_bad_samples:
+            return self.load(index)
+        seed = getattr(index, 'seed', None)
+        for offset in range(MAX_REPLACEMENTS + 1):
+            candidate = (int(index) + offset) % len(self.dataset)
+            try:
+                return self.load(SeededIndex(candidate, seed, index.position) if seed is not None else candidate)
+            except BadSampleError as error:
+                with self.skipped.get_lock():
+                    self.skipped.value += 1
+                    count = self.skipped.value
+                print_log(f'skipped {error} ({count} skipped so far)', logger='current', level=logging.WARNING)
+        raise BadSampleError(f'training samples {int(index)} to {int(index) + MAX_REPLACEMENTS} all failed to load')

@@ -1,0 +1,3 @@
+from .seeded_sampler import SeededSampler
+
+__all__ = ['SeededSampler']

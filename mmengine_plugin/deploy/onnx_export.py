@@ -1,0 +1,262 @@
+"""ONNX export of MambaVision models (tools/deployment/pytorch2onnx.py).
+
+Three parts can be exported from a config:
+
+- ``backbone``: the MambaVision backbone; input the normalised image tensor the backbone receives in PyTorch,
+  outputs its four feature maps.
+- ``segmentor``: an mmseg EncoderDecoder (UPerNet); input the image as read from disk (B, 3, H, W) float32 in
+  0-255 and in the file's channel order (BGR), with the data preprocessor's normalisation inside the graph;
+  output the class logits at the input's resolution.
+- ``detector-features``: an mmdet detector's backbone and neck (FPN); input as for the segmentor, outputs the
+  neck's feature maps. The detection heads (RPN proposals, RoIAlign, NMS, mask heads) are not exported.
+
+With ``dynamic`` the height and width are dynamic axes: the window padding of stages 3 and 4 is computed in
+the graph, so one file serves every input size. The selective scan is exported as the few-step PyTorch scan
+(standard operators, about 2 * sqrt(L) steps per Mamba block, unrolled). The file's metadata records what
+:func:`~mmengine_plugin.deploy.onnx_runtime.run_onnx_inference` needs: the part, the classes and palette,
+and the test-time resize.
+"""
+import json
+import logging
+import os
+import os.path as osp
+import time
+from typing import Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.config import Config
+from mmengine.logging import MMLogger
+from mmengine.registry import init_default_scope
+from mmengine.runner import load_state_dict
+
+from mambavision_backbone import MambaVision
+from mambavision_backbone.checkpoint import load_pretrained
+from ..apis.inference import InputError, check_checkpoint_fits, config_dataset_meta
+
+PARTS = ('backbone', 'segmentor', 'detector-features')
+METADATA_PREFIX = 'mambavision.'
+
+
+class _Normalise(nn.Module):
+    """The data preprocessor's channel flip and normalisation, as graph operators."""
+
+    def __init__(self, preprocessor_cfg):
+        super().__init__()
+        self.flip = bool(preprocessor_cfg.get('bgr_to_rgb', False) or preprocessor_cfg.get('rgb_to_bgr', False))
+        self.register_buffer('mean', torch.tensor(preprocessor_cfg.get('mean', [0.0, 0.0, 0.0])).view(1, 3, 1, 1))
+        self.register_buffer('std', torch.tensor(preprocessor_cfg.get('std', [1.0, 1.0, 1.0])).view(1, 3, 1, 1))
+
+    def forward(self, image):
+        if self.flip:
+            image = image.flip(1)
+        return (image - self.mean) / self.std
+
+
+class ShapeGenericAdaptiveAvgPool2d(nn.Module):
+    """nn.AdaptiveAvgPool2d written with slices whose bounds follow the input size.
+
+    The exporter turns adaptive pooling into gathers at the indices of the example's size, so a file exported
+    at 512x512 would pool wrongly (or fail) at any other size. Bin i of s covers [floor(i*H/s), ceil((i+1)*H/s)),
+    as in PyTorch, so the values are the same. Only non-negative integer divisions: ONNX rounds a negative
+    quotient towards zero, not down.
+    """
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+
+    def forward(self, x):
+        height, width = x.shape[-2:]
+        out_h, out_w = self.output_size
+        rows = []
+        for i in range(out_h):
+            top, bottom = (i * height) // out_h, ((i + 1) * height + out_h - 1) // out_h
+            cells = []
+            for j in range(out_w):
+                left, right = (j * width) // out_w, ((j + 1) * width + out_w - 1) // out_w
+                cells.append(x[..., top:bottom, left:right].mean(dim=(-2, -1), keepdim=True))
+            rows.append(torch.cat(cells, dim=-1))
+        return torch.cat(rows, dim=-2)
+
+
+def _replace_adaptive_pooling(module: nn.Module) -> None:
+    for name, child in module.named_children():
+        if isinstance(child, nn.AdaptiveAvgPool2d):
+            setattr(module, name, ShapeGenericAdaptiveAvgPool2d(child.output_size))
+        else:
+            _replace_adaptive_pooling(child)
+
+
+class BackboneExport(nn.Module):
+    def __init__(self, backbone):
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, image):
+        return tuple(self.backbone(image))
+
+
+class SegmentorExport(nn.Module):
+    """Normalise, encode, decode and resize the logits to the input size, as EncoderDecoder's 'whole' mode."""
+
+    def __init__(self, segmentor, preprocessor_cfg):
+        super().__init__()
+        self.normalise = _Normalise(preprocessor_cfg)
+        _replace_adaptive_pooling(segmentor)  # the pyramid pooling of UPerNet
+        self.segmentor = segmentor
+
+    def forward(self, image):
+        features = self.segmentor.extract_feat(self.normalise(image))
+        logits = self.segmentor.decode_head(features)
+        return F.interpolate(logits, size=image.shape[2:], mode='bilinear',
+                             align_corners=self.segmentor.decode_head.align_corners)
+
+
+class DetectorFeaturesExport(nn.Module):
+    def __init__(self, detector, preprocessor_cfg):
+        super().__init__()
+        self.normalise = _Normalise(preprocessor_cfg)
+        self.detector = detector
+
+    def forward(self, image):
+        return tuple(self.detector.extract_feat(self.normalise(image)))
+
+
+def _dataset_meta(cfg: Config, checkpoint) -> dict:
+    """The checkpoint's dataset_meta when it has one, as the inferencers do, else the config's."""
+    meta = (checkpoint or {}).get('meta', {}).get('dataset_meta') if isinstance(checkpoint, dict) else None
+    return meta or config_dataset_meta(cfg)
+
+
+def _test_resize(cfg: Config):
+    """The test pipeline's Resize (scale and keep_ratio), or None."""
+    for step in cfg.test_dataloader.dataset.get('pipeline', []):
+        if step.get('type') == 'Resize':
+            return dict(scale=list(step['scale']), keep_ratio=bool(step.get('keep_ratio', False)))
+    return None
+
+
+def build_export_module(config: str, checkpoint: str = None, backbone_only: bool = False, cfg_options=None):
+    """(module to export, the part's name, metadata) from a config and an optional checkpoint.
+
+    Without a checkpoint the model keeps its initial weights (``init_cfg`` included, e.g. a published
+    ImageNet backbone). ``backbone_only`` accepts every format the backbone reads (published classification
+    files, Hugging Face copies, full mmdet/mmseg checkpoints); the other parts need a checkpoint of the
+    whole model, checked key by key.
+    """
+    if not osp.isfile(config):
+        raise InputError(f'config {config} does not exist')
+    if checkpoint is not None and not osp.isfile(checkpoint):
+        raise InputError(f'checkpoint {checkpoint} does not exist')
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    scope = cfg.get('default_scope')
+    if scope not in ('mmdet', 'mmseg'):
+        raise InputError(f"config {config} has default_scope {scope!r}; expected 'mmdet' or 'mmseg'")
+    # The graph needs a scan made of standard operators, whatever backend the config asks for.
+    cfg.model.backbone.scan_backend = 'torch'
+    init_default_scope(scope)
+    from mmengine.registry import MODELS
+    model = MODELS.build(cfg.model)
+    if checkpoint is None:
+        logger = MMLogger.get_current_instance()
+        level = logger.level
+        logger.setLevel(logging.WARNING)  # not one message per parameter
+        try:
+            model.init_weights()  # init_cfg, e.g. the published ImageNet backbone
+        except FileNotFoundError as exc:
+            raise InputError(f'{exc} (or give a CHECKPOINT)') from None
+        finally:
+            logger.setLevel(level)
+    state = None
+    if checkpoint is not None and backbone_only:
+        load_pretrained(model.backbone, checkpoint)
+    elif checkpoint is not None:
+        state = check_checkpoint_fits(model, checkpoint)  # loads the file once, and it fits key by key
+        weights = state.get('state_dict', state)
+        load_state_dict(model, {k[len('module.'):] if k.startswith('module.') else k: v for k, v in weights.items()},
+                        strict=True)
+    preprocessor = cfg.model.get('data_preprocessor') or {}
+    if backbone_only:
+        part, module = 'backbone', BackboneExport(model.backbone)
+    elif scope == 'mmseg':
+        part, module = 'segmentor', SegmentorExport(model, preprocessor)
+    else:
+        part, module = 'detector-features', DetectorFeaturesExport(model, preprocessor)
+    metadata = dict(part=part, config=osp.basename(config),
+                    checkpoint=osp.basename(checkpoint) if checkpoint else 'none (initial weights)')
+    if part == 'segmentor':
+        meta = _dataset_meta(cfg, state)
+        metadata.update(classes=json.dumps(list(meta.get('classes', []))),
+                        palette=json.dumps([list(map(int, c)) for c in meta.get('palette', [])] or None),
+                        test_resize=json.dumps(_test_resize(cfg)))
+    return module.eval(), part, metadata
+
+
+def default_shape(config: str) -> Tuple[int, int]:
+    """(H, W) of a typical test image: the short edge of the test resize, squared for a segmentor (512x512
+    for ADE20K), short x long for a detector (800x1333 for COCO); 512x512 when there is no resize."""
+    cfg = Config.fromfile(config)
+    resize = _test_resize(cfg)
+    if resize is None:
+        return 512, 512
+    short_edge, long_edge = min(resize['scale']), max(resize['scale'])
+    return (short_edge, long_edge) if cfg.get('default_scope') == 'mmdet' else (short_edge, short_edge)
+
+
+def traceable_shape(module: nn.Module, shape: Tuple[int, int]) -> Tuple[int, int]:
+    """The smallest (H, W) >= ``shape`` at which every window stage pads its map.
+
+    Traced where a stage's map is a whole number of windows, the exporter treats the padding as absent and
+    the window count as fixed, and the graph then fails at other sizes; traced where all pad, both stay
+    computed in the graph.
+    """
+    stages = [(4 * 2 ** i, level.window_size) for m in module.modules() if isinstance(m, MambaVision)
+              for i, level in enumerate(m.levels) if not level.conv]
+
+    def pads(size):
+        return all(-(-size // stride) % window for stride, window in stages)
+    height, width = shape
+    while not pads(height):
+        height += 1
+    while not pads(width):
+        width += 1
+    return height, width
+
+
+def export_onnx(module: nn.Module, part: str, metadata: dict, out: str, shape: Tuple[int, int],
+                dynamic: bool = False, opset: int = 18) -> dict:
+    """Export ``module`` at (1, 3, H, W) to ``out`` with the metadata; returns timings and the graph's size.
+
+    With ``dynamic`` the example may be a little larger than ``shape`` (see :func:`traceable_shape`)."""
+    import onnx
+    if dynamic:
+        shape = traceable_shape(module, shape)
+    example = torch.rand(1, 3, *shape) * (1.0 if part == 'backbone' else 255.0)
+    with torch.no_grad():
+        outputs = module(example)
+    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    output_names = ['logits'] if part == 'segmentor' else [f'feature_{i}' for i in range(len(outputs))]
+    dynamic_shapes = None
+    if dynamic:
+        # Below 32 pixels the stride-32 stage would be empty.
+        height, width = torch.export.Dim('height', min=32, max=8192), torch.export.Dim('width', min=32, max=8192)
+        dynamic_shapes = {'image': {2: height, 3: width}}
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    start = time.perf_counter()
+    # onnxscript's graph optimiser takes minutes on these unrolled graphs; ONNX Runtime optimises at load.
+    program = torch.onnx.export(module, (example,), dynamo=True, dynamic_shapes=dynamic_shapes,
+                                opset_version=opset, input_names=['image'], output_names=output_names,
+                                optimize=False, verbose=False)
+    program.save(out)
+    seconds = time.perf_counter() - start
+    model = onnx.load(out)
+    input_shape = [1, 3, 'height' if dynamic else shape[0], 'width' if dynamic else shape[1]]
+    for key, value in dict(metadata, input_shape=json.dumps(input_shape), opset=opset).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = METADATA_PREFIX + key, str(value)
+    onnx.save(model, out)
+    return dict(seconds=seconds, nodes=len(model.graph.node), size=osp.getsize(out), shape=shape)

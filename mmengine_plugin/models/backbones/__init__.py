@@ -1,0 +1,3 @@
+from .mambavision import MambaVision
+
+__all__ = ['MambaVision']

@@ -1,0 +1,53 @@
+"""The published UPerNet configs."""
+import os
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.utils import get_installed_path
+
+from ..helpers import ROOT, read_listing, shapes
+
+# (config, parameters the published configs build, lr, weight decay, AMP, train batch per GPU, crop)
+PUBLISHED = {
+    'upernet_mambavision-t_160k_ade20k-512x512.py': (62.52, 5e-5, 0.01, True, 1, (512, 512)),
+    'upernet_mambavision-s_160k_ade20k-512x512.py': (81.79, 6e-5, 0.01, True, 2, (512, 512)),
+    'upernet_mambavision-b_160k_ade20k-512x512.py': (131.20, 5e-5, 0.01, True, 1, (512, 512)),
+    'upernet_mambavision-l3-21k_160k_ade20k-640x640.py': (780.51, 8e-5, 0.05, False, 1, (640, 640)),
+}
+
+
+def with_label_check(pipeline):
+    """mmseg's pipeline with CheckSegLabels(num_classes=150) right after LoadAnnotations."""
+    at = [t['type'] for t in pipeline].index('LoadAnnotations') + 1
+    return [*pipeline[:at], dict(type='CheckSegLabels', num_classes=150), *pipeline[at:]]
+
+
+@pytest.mark.parametrize('name', sorted(PUBLISHED))
+def test_config_builds_the_published_segmentor(name):
+    millions, lr, decay, amp, batch, crop = PUBLISHED[name]
+    cfg = Config.fromfile(os.path.join(ROOT, 'configs/mmseg', name))
+    init_default_scope('mmseg')
+    from mmseg.registry import MODELS
+    with torch.device('meta'):
+        model = MODELS.build(cfg.model)
+    assert round(sum(p.numel() for p in model.parameters()) / 1e6, 2) == millions
+    assert set(cfg.model.backbone) == {'type', 'arch', 'window_size', 'drop_path_rate', 'out_indices', 'init_cfg'}
+    assert cfg.optim_wrapper.optimizer.lr == lr and cfg.optim_wrapper.optimizer.weight_decay == decay
+    assert (cfg.optim_wrapper.type == 'AmpOptimWrapper') == amp
+    assert cfg.optim_wrapper.paramwise_cfg.custom_keys == {'norm': {'decay_mult': 0.0}}
+    assert [s.type for s in cfg.param_scheduler] == ['LinearLR', 'PolyLR'] and cfg.param_scheduler[0].end == 1500
+    assert cfg.train_cfg.max_iters == 160000 and cfg.train_dataloader.batch_size == batch
+    assert cfg.crop_size == crop and cfg.model.test_cfg.mode == 'whole'
+    resize = [t for t in cfg.test_pipeline if t.type == 'Resize'][0]
+    assert resize.keep_ratio and resize.scale == (4 * crop[0], crop[0])
+    base = Config.fromfile(os.path.join(get_installed_path('mmseg'), '.mim/configs/_base_/datasets',
+                                        'ade20k.py' if crop == (512, 512) else 'ade20k_640x640.py'))
+    assert cfg.train_dataloader.dataset.pipeline == with_label_check(base.train_pipeline)
+    assert cfg.val_dataloader.dataset.pipeline == with_label_check(base.test_pipeline)
+    assert [h.type for h in cfg.custom_hooks] == ['PlainCheckpointHook', 'DatasetCheckHook', 'ExactResumeHook',
+                                                  'NonFiniteLossHook']
+    variant = name.split('_')[1].split('-')[1]
+    if variant in ('t', 'b'):  # the variants with a published listing
+        assert shapes(model.state_dict(), 'backbone.') == read_listing(variant)

@@ -1,0 +1,116 @@
+"""The hooks on a tiny model trained by a Runner in the test process: plain-data checkpoints, atomic
+checkpoints and checked resuming, non-finite losses."""
+import os
+
+import pytest
+import torch
+from mmengine.logging import HistoryBuffer
+from mmengine.model import BaseModel
+from torch import nn
+
+from mmengine_plugin import CheckpointError, NonFiniteLossHook, PlainCheckpointHook
+from mmengine_plugin.engine.hooks.safe_checkpoint_hook import checkpoint_problem
+
+from ..helpers import load_in_fresh_process, mmengine_checkpoint
+
+
+def test_plain_checkpoint_hook_round_trip(tmp_path):
+    hook, checkpoint = PlainCheckpointHook(), mmengine_checkpoint()
+    hook.before_save_checkpoint(None, checkpoint)
+    torch.save(checkpoint, tmp_path / 'plain.pth')
+    assert "'message_hub', 'meta', 'state_dict'" in load_in_fresh_process(tmp_path / 'plain.pth')
+    loaded = torch.load(tmp_path / 'plain.pth', weights_only=True)
+    assert loaded['meta']['seed'] == 7 and loaded['message_hub']['runtime_info']['iters'] == [0, 1, 2]
+    hook.after_load_checkpoint(None, loaded)
+    buffer = loaded['message_hub']['log_scalars']['train/loss']
+    assert isinstance(buffer, HistoryBuffer) and buffer.data[0].tolist() == [1.0, 0.5] and buffer.mean() == 0.75
+
+
+class TinyModel(BaseModel):
+    """y = w.x + b, trained to zero: small enough to run a Runner in the test process."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(2, 1)
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        out = self.linear(torch.stack(inputs))
+        return dict(loss=out.pow(2).mean()) if mode == 'loss' else out
+
+
+def tiny_runner(work_dir, samples, name, max_epochs=1, hooks=(), resume=False, load_from=None, **checkpoint):
+    from mmengine.runner import Runner
+    torch.manual_seed(0)
+    return Runner(model=TinyModel(), work_dir=str(work_dir), experiment_name=name, resume=resume, load_from=load_from,
+                  train_dataloader=dict(dataset=[dict(inputs=torch.tensor(s)) for s in samples], batch_size=1,
+                                        sampler=dict(type='DefaultSampler', shuffle=False),
+                                        collate_fn=dict(type='pseudo_collate')),
+                  optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
+                  train_cfg=dict(by_epoch=True, max_epochs=max_epochs), custom_hooks=list(hooks),
+                  default_hooks=dict(checkpoint=dict(type='SafeCheckpointHook', interval=1, **checkpoint)),
+                  randomness=dict(seed=0))
+
+
+def run_log(runner) -> str:
+    with open(runner.logger.handlers[-1].baseFilename) as f:
+        return f.read()
+
+
+@pytest.mark.parametrize('action', ['skip', 'warn'])
+def test_nan_loss_skip_or_warn_as_configured(tmp_path, action):
+    good, bad = [[1.0, 2.0], [3.0, -1.0]], [float('nan'), 0.0]
+    runner = tiny_runner(tmp_path / action, [good[0], bad, good[1]], f'nan_{action}',
+                         hooks=[NonFiniteLossHook(action=action)])
+    runner.train()
+    assert (f'non-finite loss at iteration 2 (epoch 1, batch 2): loss=nan; last good checkpoint: none saved yet; '
+            f"the step was {'skipped' if action == 'skip' else 'applied'} (1 so far)") in run_log(runner)
+    trained = runner.model.linear.weight.detach()
+    if action == 'warn':
+        assert torch.isnan(trained).all()
+    else:  # the same weights as a run that never met the sample
+        clean = tiny_runner(tmp_path / 'clean', good, 'nan_clean')
+        clean.train()
+        assert torch.equal(trained, clean.model.linear.weight.detach())
+
+
+def test_a_crash_while_saving_keeps_the_previous_checkpoint_and_pointer(tmp_path, monkeypatch):
+    first = tiny_runner(tmp_path, [[1.0, 2.0]], 'save_first', max_keep_ckpts=1)
+    first.train()
+    saved = str(tmp_path / 'epoch_1.pth')
+    second = tiny_runner(tmp_path, [[1.0, 2.0]], 'save_second', max_epochs=2, resume=True, max_keep_ckpts=1)
+
+    def killed_while_writing(out_dir, filename, *args, **kwargs):
+        with open(os.path.join(out_dir, filename), 'wb') as f:
+            f.write(b'PK\x03\x04 half a checkpoint')
+        raise KeyboardInterrupt('killed while saving')
+
+    monkeypatch.setattr(second, 'save_checkpoint', killed_while_writing)
+    with pytest.raises(KeyboardInterrupt):
+        second.train()
+    # mmengine would have removed epoch_1.pth (max_keep_ckpts=1) before writing epoch_2.pth
+    assert checkpoint_problem(saved) is None and not os.path.exists(tmp_path / 'epoch_2.pth')
+    assert (tmp_path / 'last_checkpoint').read_text() == saved
+    assert checkpoint_problem(str(tmp_path / 'epoch_2.pth.tmp')).startswith('is truncated or corrupt')
+
+
+def test_resume_from_a_named_broken_or_missing_checkpoint_is_refused(tmp_path):
+    tiny_runner(tmp_path, [[1.0, 2.0]], 'named_saved').train()
+    broken = tmp_path / 'broken.pth'
+    broken.write_bytes((tmp_path / 'epoch_1.pth').read_bytes()[:500])
+    runner = tiny_runner(tmp_path / 'w', [[1.0, 2.0]], 'named_broken', resume=True, load_from=str(broken))
+    with pytest.raises(CheckpointError, match=f'^cannot resume from {broken}: it is truncated or corrupt'):
+        runner.train()
+    runner = tiny_runner(tmp_path / 'w', [[1.0, 2.0]], 'named_missing', resume=True, load_from='missing.pth')
+    with pytest.raises(FileNotFoundError, match=r'^checkpoint missing.pth \(load_from / --resume PATH\) does not'):
+        runner.train()
+    assert runner.iter == 0
+
+
+def test_resume_without_a_readable_checkpoint_trains_from_the_start(tmp_path):
+    (tmp_path / 'epoch_1.pth').write_bytes(b'')  # all a kill left of the first save under mmengine's writes
+    runner = tiny_runner(tmp_path, [[1.0, 2.0]], 'resume_from_nothing', resume=True)
+    runner.train()
+    log = run_log(runner)
+    assert f"skipped checkpoint {tmp_path / 'epoch_1.pth'}: it is empty (0 bytes)" in log
+    assert f'--resume: no readable checkpoint in {tmp_path}; training from the start' in log
+    assert runner.epoch == 1 and checkpoint_problem(str(tmp_path / 'epoch_1.pth')) is None

@@ -1,0 +1,68 @@
+"""Reading backbone weights from every published file layout."""
+
+import pytest
+import torch
+
+from mambavision_backbone import MambaVision, load_pretrained
+
+from ..helpers import huggingface_bin, huggingface_safetensors, mm_checkpoint, published_classification, randomize
+
+
+@pytest.fixture(scope='module')
+def source():
+    return randomize(MambaVision('tiny'), seed=3)
+
+
+@pytest.mark.parametrize('writer, name, outnorms_in_file', [
+    (published_classification, 'mambavision_tiny_1k.pth.tar', False),
+    (huggingface_bin, 'pytorch_model.bin', True),
+    (huggingface_safetensors, 'model.safetensors', True),
+    (mm_checkpoint, 'cascade_mask_rcnn.pth', True),
+])
+def test_published_layouts_load(source, tmp_path, package_logs, writer, name, outnorms_in_file):
+    path = str(tmp_path / name)
+    writer(source, path)
+    target = MambaVision('tiny', init_cfg=dict(type='Pretrained', checkpoint=path))
+    target.init_weights()
+    expected = source.state_dict()
+    for key, value in target.state_dict().items():
+        if key.startswith('outnorm') and not outnorms_in_file:
+            continue
+        assert torch.equal(value, expected[key]), key
+    summary = [m for m in package_logs if m.startswith('loaded ')]
+    assert len(summary) == 1
+    if outnorms_in_file:
+        assert summary[0].startswith('loaded 253/253 backbone tensors')
+        assert 'missing: none; unexpected: none' in summary[0]
+    else:
+        assert summary[0].startswith('loaded 245/253') and "'outnorm0.weight'" in summary[0]
+
+
+def test_fully_unpickled_file_is_announced(source, tmp_path, package_logs):
+    path = str(tmp_path / 'cls.pth.tar')
+    published_classification(source, path)  # holds an argparse.Namespace: not loadable with weights_only
+    load_pretrained(MambaVision('tiny'), path)
+    assert any('fully unpickled' in m and 'Namespace' in m for m in package_logs), package_logs
+
+
+def test_shape_mismatch_names_key_and_shapes(source, tmp_path):
+    path = str(tmp_path / 'tiny.pth')
+    torch.save(source.state_dict(), path)
+    with pytest.raises(ValueError, match=r'patch_embed.conv_down.0.weight: checkpoint \(32, 3, 3, 3\) vs model '
+                                         r'\(64, 3, 3, 3\)'):
+        load_pretrained(MambaVision('small'), path)
+
+
+def test_missing_and_invalid_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match='nothing.pth'):
+        load_pretrained(MambaVision('tiny'), str(tmp_path / 'nothing.pth'))
+    text = tmp_path / 'notes.pth'
+    text.write_text('this is not a checkpoint')
+    with pytest.raises(ValueError, match='is not a PyTorch checkpoint'):
+        load_pretrained(MambaVision('tiny'), str(text))
+    torch.save({'epoch': 3}, tmp_path / 'meta_only.pth')
+    with pytest.raises(ValueError, match='holds no state dict'):
+        load_pretrained(MambaVision('tiny'), str(tmp_path / 'meta_only.pth'))
+    torch.save({'decoder.weight': torch.zeros(3)}, tmp_path / 'other.pth')
+    with pytest.raises(ValueError, match='holds no tensor of this backbone'):
+        load_pretrained(MambaVision('tiny'), str(tmp_path / 'other.pth'))

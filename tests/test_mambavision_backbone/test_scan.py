@@ -1,0 +1,186 @@
+"""The selective scan: the torch backend against the reference, backend choice, mixed precision, compiling."""
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from mambavision_backbone import scan as scan_module
+from mambavision_backbone import selective_scan
+
+from ..helpers import make_scan_inputs, run_scan
+
+
+@pytest.mark.parametrize('shape', [(2, 5, 4, 1), (2, 5, 4, 2), (3, 6, 8, 37), (1, 4, 2, 130)])
+@pytest.mark.parametrize('softplus', [True, False])
+def test_torch_backend_matches_reference_values_and_grads(shape, softplus):
+    inputs = make_scan_inputs(*shape)
+    if not softplus:  # delta must stay positive for a meaningful scan
+        inputs['delta'] = inputs['delta'].abs()
+        inputs['delta_bias'] = inputs['delta_bias'].abs()
+    y_ref, g_ref = run_scan(inputs, 'reference', softplus, grads=True)
+    y, g = run_scan(inputs, 'torch', softplus, grads=True)
+    torch.testing.assert_close(y, y_ref, rtol=1e-10, atol=1e-10)
+    for name in g_ref:
+        torch.testing.assert_close(g[name], g_ref[name], rtol=1e-9, atol=1e-9, msg=name)
+
+
+def test_without_skip_and_bias():
+    inputs = make_scan_inputs(2, 3, 4, 20)
+    inputs['D'] = None
+    inputs['delta_bias'] = None
+    y_ref = selective_scan(**inputs, backend='reference')
+    y = selective_scan(**inputs, backend='torch')
+    torch.testing.assert_close(y, y_ref)
+    with_skip = selective_scan(**{**inputs, 'D': torch.ones(3, dtype=torch.float64)}, backend='torch')
+    torch.testing.assert_close(with_skip - y, inputs['u'])
+
+
+def test_float32_long_sequence_is_stable_and_exact():
+    """L = 25,600 (the 160x160 window of the S segmentation config) in fp32 against fp64, with |A| up to 8."""
+    inputs = make_scan_inputs(1, 6, 8, 25600)
+    inputs['A'] = -torch.linspace(0.1, 8.0, 48, dtype=torch.float64).reshape(6, 8)
+    inputs['delta'] = inputs['delta'] * 3  # softplus(delta) up to ~10: strong decay, tiny and large factors
+    expected, _ = run_scan(inputs, 'reference')
+    y, _ = run_scan({k: v.float() for k, v in inputs.items()}, 'torch')
+    assert y.dtype == torch.float32 and torch.isfinite(y).all()
+    torch.testing.assert_close(y.double(), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_float32_gradients_match_float64_reference():
+    inputs = make_scan_inputs(2, 4, 8, 600, seed=1)
+    _, expected = run_scan(inputs, 'reference', grads=True)
+    _, grads = run_scan({k: v.float() for k, v in inputs.items()}, 'torch', grads=True)
+    for name, grad in grads.items():
+        assert grad.dtype == torch.float32
+        torch.testing.assert_close(grad.double(), expected[name], rtol=1e-3, atol=1e-3, msg=name)
+
+
+def test_half_inputs_are_computed_in_float32_and_returned_in_input_dtype():
+    inputs = {k: v.float() for k, v in make_scan_inputs(1, 4, 4, 16).items()}
+    y32 = selective_scan(**inputs, delta_softplus=True, backend='torch')
+    half = dict(inputs, u=inputs['u'].bfloat16(), delta=inputs['delta'].bfloat16())
+    y16 = selective_scan(**half, delta_softplus=True, backend='torch')
+    assert y16.dtype == torch.bfloat16
+    torch.testing.assert_close(y16.float(), y32, rtol=0.05, atol=0.1)
+
+
+def test_backend_choice_argument_environment_and_errors(monkeypatch):
+    device = torch.device('cpu')
+    monkeypatch.delenv(scan_module.ENV_VAR, raising=False)
+    assert scan_module.resolve_backend(None, device) == 'torch'
+    monkeypatch.setenv(scan_module.ENV_VAR, 'reference')
+    assert scan_module.resolve_backend(None, device) == 'reference'
+    assert scan_module.resolve_backend('torch', device) == 'torch'  # the argument wins
+    monkeypatch.setenv(scan_module.ENV_VAR, 'fast')
+    with pytest.raises(ValueError, match='MAMBAVISION_SCAN_BACKEND'):
+        scan_module.resolve_backend(None, device)
+    with pytest.raises(ValueError, match="unknown selective-scan backend 'fast'"):
+        scan_module.resolve_backend('fast', device)
+    with pytest.raises(RuntimeError, match='cuda'):
+        scan_module.resolve_backend('cuda', device)
+    monkeypatch.setattr(scan_module, 'triton_available', lambda: False)
+    with pytest.raises(RuntimeError, match=r'pip install -e \.\[triton\]'):
+        scan_module.resolve_backend('triton', device)
+
+
+@pytest.mark.parametrize('mamba_ssm, triton, device, expected', [
+    (True, True, 'cuda', 'cuda'), (False, True, 'cuda', 'triton'), (False, False, 'cuda', 'torch'),
+    (True, True, 'cpu', 'torch'), (False, True, 'mps', 'torch')])
+def test_auto_prefers_mamba_ssm_then_triton_on_gpus(monkeypatch, mamba_ssm, triton, device, expected):
+    monkeypatch.delenv(scan_module.ENV_VAR, raising=False)
+    monkeypatch.setattr(scan_module, 'mamba_ssm_available', lambda: mamba_ssm)
+    monkeypatch.setattr(scan_module, 'triton_available', lambda: triton)
+    assert scan_module.resolve_backend('auto', torch.device(device)) == expected
+
+
+def test_choice_is_logged_once(monkeypatch, package_logs):
+    monkeypatch.setattr(scan_module, '_logged_choices', set())
+    inputs = make_scan_inputs(1, 2, 2, 3)
+    for _ in range(3):
+        selective_scan(**inputs, backend='torch')
+    assert package_logs == ["selective scan: using the 'torch' backend on cpu (requested: 'torch')"]
+
+
+def test_shape_errors():
+    inputs = make_scan_inputs(2, 3, 4, 5)
+    with pytest.raises(ValueError, match=r'B must be \(B, N, L\)'):
+        selective_scan(**dict(inputs, B=inputs['B'][:, :2]))
+    with pytest.raises(ValueError, match='A must be'):
+        selective_scan(**dict(inputs, A=inputs['A'][:2]))
+
+
+@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+def test_autocast_keeps_the_recurrence_in_float32(dtype):
+    """Under autocast (the same code path as CUDA AMP) the scan still computes in fp32, read-out included."""
+    inputs = make_scan_inputs(2, 8, 4, 300, dtype=torch.float32)
+    expected, _ = run_scan(inputs, 'reference')
+    with torch.autocast('cpu', dtype=dtype):
+        y, grads = run_scan(inputs, 'torch', grads=True)
+    assert y.dtype == torch.float32
+    torch.testing.assert_close(y, expected, rtol=1e-4, atol=1e-4)
+    assert all(torch.isfinite(g).all() for g in grads.values())
+
+
+def test_chunk_boundaries_are_exact():
+    """Lengths around the chunk sizes (a square, one more, one less) against the float64 reference."""
+    for length in (15, 16, 17, 48, 49, 50):
+        inputs = make_scan_inputs(1, 3, 2, length, seed=length)
+        (y_ref, g_ref), (y, g) = run_scan(inputs, 'reference', grads=True), run_scan(inputs, 'torch', grads=True)
+        torch.testing.assert_close(y, y_ref, rtol=1e-10, atol=1e-10)
+        for name in g_ref:
+            torch.testing.assert_close(g[name], g_ref[name], rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize('compiler', ['aot_eager', pytest.param('inductor', marks=pytest.mark.slow)])
+def test_torch_backend_compiles_into_one_graph(compiler, monkeypatch):
+    """torch.compile(fullgraph=True) traces the few-step scan, forward and backward, with no graph break."""
+    monkeypatch.setattr(scan_module, '_logged_choices', set())  # the first call also logs the choice
+    inputs = {k: v.float() for k, v in make_scan_inputs(2, 3, 4, 50).items()}
+    expected, expected_grads = run_scan(inputs, 'torch', grads=True)
+    compiled = torch.compile(selective_scan, backend=compiler, fullgraph=True)
+    leaves = {k: v.clone().requires_grad_() for k, v in inputs.items()}
+    y = compiled(**leaves, delta_softplus=True, backend='torch')
+    (y * torch.cos(y)).sum().backward()
+    torch.testing.assert_close(y.detach(), expected, rtol=1e-5, atol=1e-5)
+    for name, leaf in leaves.items():
+        torch.testing.assert_close(leaf.grad, expected_grads[name], rtol=1e-4, atol=1e-4, msg=name)
+
+
+@pytest.mark.parametrize('reverse', [False, True])
+def test_chunk_decays_by_cumulative_product_equal_the_loop(reverse):
+    """Accelerators take the decays from one cumulative product, CPUs from a loop: both give the same numbers."""
+    a = torch.rand(7, 5, 2, 3, dtype=torch.float64)
+    loop = scan_module._chunk_decays(a, reverse, cumulative=False)
+    torch.testing.assert_close(scan_module._chunk_decays(a, reverse, cumulative=True), loop, rtol=1e-12, atol=0)
+    t = 2
+    expected = a[t + 1:].prod(0) if reverse else a[1:t + 1].prod(0)
+    torch.testing.assert_close(loop[t], expected)
+    assert (loop[-1 if reverse else 0] == 1).all()
+
+
+def test_available_backends_per_device(monkeypatch):
+    monkeypatch.setattr(scan_module, 'mamba_ssm_available', lambda: True)
+    monkeypatch.setattr(scan_module, 'triton_available', lambda: True)
+    assert scan_module.available_backends(torch.device('cuda')) == ['torch', 'reference', 'triton', 'cuda']
+    assert scan_module.available_backends(torch.device('cpu')) == ['torch', 'reference']
+    monkeypatch.setattr(scan_module, 'triton_available', lambda: False)
+    assert scan_module.available_backends(torch.device('cuda')) == ['torch', 'reference', 'cuda']
+
+
+def test_everything_imports_and_runs_without_triton():
+    """Triton is optional: blocked, the package imports, auto runs, and asking for 'triton' says how to get it."""
+    code = '\n'.join([
+        'import sys; sys.modules["triton"] = None',
+        'import torch, mambavision_backbone, mmdet_plugin, mmseg_plugin',
+        'from mambavision_backbone import selective_scan, scan',
+        'x = torch.ones(1, 2, 5)',
+        'args = (x, x, -torch.ones(2, 3), torch.ones(1, 3, 5), torch.ones(1, 3, 5))',
+        'print(selective_scan(*args).shape, scan.available_backends(torch.device("cuda")))',
+        'selective_scan(*args, backend="triton")',
+    ])
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert result.stdout.strip().splitlines()[-1] == "torch.Size([1, 2, 5]) ['torch', 'reference']"
+    assert result.stderr.strip().splitlines()[-1] == (
+        "RuntimeError: selective-scan backend 'triton' needs triton: pip install -e .[triton] "
+        "(CUDA builds of torch ship with it)")

@@ -1,0 +1,24 @@
+"""CheckSegLabels: labels outside the classes name the file."""
+import os
+
+import cv2
+import pytest
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+from mmengine_plugin.testing import generate_ade20k
+
+from ..helpers import TOY_SEG, toy_dataset
+
+
+def test_out_of_range_labels_name_the_file(tmp_path):
+    root = generate_ade20k(str(tmp_path / 'ade'), train=1, val=1)
+    bad = os.path.join(root, 'annotations/training/toy_training_000000.png')
+    label = cv2.imread(bad, cv2.IMREAD_GRAYSCALE)
+    label[:5, :5] = 200
+    cv2.imwrite(bad, label)
+    init_default_scope('mmseg')
+    pipeline = Config.fromfile(TOY_SEG).train_pipeline
+    assert pipeline[2] == dict(type='CheckSegLabels', num_classes=4)
+    with pytest.raises(ValueError, match=r'toy_training_000000.png: label values \[200\] are outside 0..3'):
+        toy_dataset(root, pipeline=pipeline)[0]

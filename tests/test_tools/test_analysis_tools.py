@@ -1,0 +1,67 @@
+"""get_flops.py, benchmark.py and benchmark_scan.py from the command line."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from ..helpers import ROOT
+
+GET_FLOPS = os.path.join(ROOT, 'tools/analysis_tools/get_flops.py')
+
+
+def test_detector_heads_are_counted_as_predict_runs_them():
+    # Toy config: test_cfg keeps 100 proposals and 20 detections, 3 classes, 3 cascade stages.
+    config = os.path.join(ROOT, 'configs/mmdet/toy/cascade-mask-rcnn_mambavision-t_fpn_toy-shapes.py')
+    result = subprocess.run([sys.executable, GET_FLOPS, config, '--shape', '128', '160', '--skip-stock'],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    parts = dict(re.findall(r'([a-z][a-z ]* \(\d+ RoIs\)) ([0-9.]+) G', result.stdout))
+    box = 4 * 7 * 7 * 256 * 256 * 9 + 256 * 7 * 7 * 1024 + 1024 * (3 + 1) + 1024 * 4 * 3  # 4 convs, fc, cls, reg
+    mask = 4 * 14 * 14 * 256 * 256 * 9 + 14 * 14 * 256 * 256 * 4 + 28 * 28 * 256 * 3  # 4 convs, deconv, logits
+    assert float(parts['box heads (100 RoIs)']) == pytest.approx(3 * 100 * box / 1e9, abs=0.05)
+    assert float(parts['mask heads (20 RoIs)']) == pytest.approx(3 * 20 * mask / 1e9, abs=0.05)
+    assert 'mmengine:' not in result.stdout
+
+
+@pytest.mark.slow  # in make test-all: make test stays within its 10 minutes
+def test_cli_prints_params_and_both_counts():
+    config = os.path.join(ROOT, 'configs/mmseg/toy/upernet_mambavision-t_toy-shapes-256x256.py')
+    result = subprocess.run([sys.executable, GET_FLOPS, config, '--shape', '128', '160'],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'params:   62.41 M (backbone 31.15 M)' in result.stdout
+    ours = float(re.search(r'FLOPs: +([0-9.]+) G', result.stdout).group(1))
+    stock = float(re.search(r'mmengine: ([0-9.]+) G', result.stdout).group(1))
+    assert ours > stock > 0
+
+
+@pytest.mark.slow  # in make test-all: make test stays within its 10 minutes
+def test_benchmark_measures_model_and_counterparts():
+    config = os.path.join(ROOT, 'configs/mmseg/toy/upernet_mambavision-t_toy-shapes-256x256.py')
+    result = subprocess.run([sys.executable, os.path.join(ROOT, 'tools/analysis_tools/benchmark.py'), config,
+                             '--shape', '64', '96', '--repeats', '1', '--compare'],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = {line.split('|')[1].strip(): line for line in result.stdout.splitlines()
+            if line.startswith('| ') and 'img/s' not in line}
+    assert set(rows) == {'MambaVision', 'Swin-T', 'ResNet-50'}
+    assert '| 62.4 M ' in rows['MambaVision']
+    for line in rows.values():
+        cells = [c.strip() for c in line.split('|')[1:-1]]
+        assert float(cells[2]) > 0 and float(cells[4]) > 0
+
+
+def test_scan_benchmark_prints_one_row_per_backend_and_refuses_missing_backends():
+    tool = os.path.join(ROOT, 'tools/analysis_tools/benchmark_scan.py')
+    result = subprocess.run([sys.executable, tool, '--cases', 'classification', '--batch', '2', '--repeats', '1',
+                             '--backend', 'torch', 'reference'], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [[c.strip() for c in line.split('|')[1:-1]] for line in result.stdout.splitlines()
+            if line.startswith('| classification')]
+    assert [row[1:3] for row in rows] == [['(2, 160, 8, 196)', 'torch'], ['(2, 160, 8, 196)', 'reference']]
+    for row in rows:
+        assert all(re.fullmatch(r'\d+\.\d ms', cell) for cell in (row[3], row[5])), row
+    result = subprocess.run([sys.executable, tool, '--backend', 'cuda'], capture_output=True, text=True)
+    assert result.returncode == 2 and "--backend cuda: selective-scan backend 'cuda' needs" in result.stderr

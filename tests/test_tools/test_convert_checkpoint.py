@@ -1,0 +1,48 @@
+"""tools/model_converters/convert_checkpoint.py."""
+import os
+import subprocess
+import sys
+
+import torch
+
+from mambavision_backbone import MambaVision
+
+from ..helpers import ROOT, SMALL, huggingface_safetensors, published_classification, randomize
+
+TOOL = os.path.join(ROOT, 'tools', 'model_converters', 'convert_checkpoint.py')
+
+
+def convert(*args):
+    return subprocess.run([sys.executable, TOOL, *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+def test_published_classification_file_converts_and_loads(tmp_path):
+    source = randomize(MambaVision('tiny'), seed=5)
+    published_classification(source, tmp_path / 'mambavision_tiny_1k.pth.tar')
+    result = convert(tmp_path / 'mambavision_tiny_1k.pth.tar', tmp_path / 'out/tiny.pth')
+    assert result.returncode == 0, result.stderr
+    assert 'MambaVision-T (detected from the tensor shapes), 245 backbone tensors' in result.stdout
+    converted = torch.load(tmp_path / 'out/tiny.pth', weights_only=True)
+    assert converted['meta']['arch'] == 't'
+    assert all(k.startswith('backbone.') for k in converted['state_dict'])
+    target = MambaVision('tiny', pretrained=str(tmp_path / 'out/tiny.pth'))
+    target.init_weights()
+    torch.testing.assert_close(target.levels[2].blocks[0].mixer.A_log, source.levels[2].blocks[0].mixer.A_log)
+
+
+def test_huggingface_copy_of_base_is_detected(tmp_path):
+    huggingface_safetensors(MambaVision('base'), tmp_path / 'model.safetensors')
+    result = convert(tmp_path / 'model.safetensors', tmp_path / 'base.pth', '--arch', 'base')
+    assert result.returncode == 0, result.stderr
+    assert 'MambaVision-B' in result.stdout
+
+
+def test_unknown_model_and_wrong_arch_are_refused(tmp_path):
+    torch.save(MambaVision(**SMALL).state_dict(), tmp_path / 'small_custom.pth')
+    result = convert(tmp_path / 'small_custom.pth', tmp_path / 'x.pth')
+    assert result.returncode != 0
+    assert 'matches no MambaVision arch (dim 16, in_dim 8, depths (2, 1, 3, 2), layer scale True)' in result.stderr
+    torch.save(MambaVision('tiny').state_dict(), tmp_path / 'tiny.pth')
+    result = convert(tmp_path / 'tiny.pth', tmp_path / 'x.pth', '--arch', 's')
+    assert result.returncode != 0 and 'holds MambaVision-T, not the requested s' in result.stderr
+    assert not os.path.exists(tmp_path / 'x.pth')

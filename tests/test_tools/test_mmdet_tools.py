@@ -1,0 +1,126 @@
+"""Detection end to end on generated data (CPU): our tools, mmdet's own packaged tools and DetInferencer,
+with a config that inherits the published MambaVision-T config and a published-style ImageNet checkpoint."""
+import glob
+import json
+import os
+import sys
+
+import pytest
+import torch
+
+from mmengine_plugin.testing import generate_coco
+
+from ..helpers import ROOT, TOY_DET, checkpoint_weights, packaged_tool, published_classification, run, run_tool
+
+FAST = ['default_hooks.logger.interval=1', 'randomness.seed=0']
+
+
+def train(tool, cwd, work_dir, epochs, *extra, ok=True):
+    return run_tool([tool, 'toy_imagenet.py', '--work-dir', work_dir, *extra, '--cfg-options',
+                     f'train_cfg.max_epochs={epochs}', f'train_cfg.val_interval={epochs}', *FAST], cwd, ok=ok)
+
+
+@pytest.fixture(scope='module')
+def toy_run(tmp_path_factory):
+    """Two training images, one epoch with our tools/train.py from a published-style ImageNet file."""
+    from mambavision_backbone import MambaVision
+    cwd = tmp_path_factory.mktemp('det')
+    generate_coco(str(cwd / 'data/toy_coco'), train=2, val=1)
+    published_classification(MambaVision('tiny'), str(cwd / 'imagenet.pth.tar'))
+    (cwd / 'toy_imagenet.py').write_text(
+        f"_base_ = [{TOY_DET!r}]\nmodel = dict(backbone=dict(init_cfg=dict(_delete_=True, type='Pretrained', "
+        "checkpoint='imagenet.pth.tar')))\n")
+    log = train(os.path.join(ROOT, 'tools/train.py'), cwd, 'work', 1)
+    return cwd, log
+
+
+def test_training_on_cpu_from_a_published_imagenet_file(toy_run):
+    cwd, log = toy_run
+    assert log.count('no CUDA device: automatic mixed precision is switched off') == 1
+    assert 'loaded 245/253 backbone tensors from imagenet.pth.tar' in log
+    assert log.count('fully unpickled') == 1 and 'Namespace' in log  # the pickled training arguments
+    assert 'Epoch(train) [1][1/1]' in log
+    weights = checkpoint_weights(cwd / 'work/epoch_1.pth')
+    assert any(k.startswith('backbone.levels.2.blocks.0.mixer.A_log') for k in weights)
+
+
+def test_packaged_test_and_ours_print_the_same_coco_metrics(toy_run):
+    cwd, _ = toy_run
+    # The config's ImageNet file must not be needed for testing: point it at a file that does not exist.
+    args = ['toy_imagenet.py', 'work/epoch_1.pth', '--cfg-options', 'model.test_cfg.rcnn.score_thr=0.0',
+            'model.backbone.init_cfg.checkpoint=missing.pth']
+    theirs = run_tool([packaged_tool('mmdet', 'test.py'), *args, '--work-dir', 'test_packaged'], cwd)
+    ours = run_tool([os.path.join(ROOT, 'tools/test.py'), *args, '--work-dir', 'test_ours', '--show-dir', 'painted',
+                     '--out', 'preds.pkl'], cwd)
+    for out in (theirs, ours):
+        assert 'Evaluating bbox' in out and 'Evaluating segm' in out and 'fully unpickled' not in out
+    metrics = [[line.split('coco/bbox_mAP:')[1] for line in out.splitlines() if 'coco/bbox_mAP:' in line][0]
+               .split('data_time')[0] for out in (theirs, ours)]
+    assert 'coco/segm_mAP:' in metrics[0] and metrics[0] == metrics[1]
+    assert os.path.getsize(cwd / 'preds.pkl') > 0
+    assert glob.glob(str(cwd / 'painted/**/*.jpg'), recursive=True), 'no painted prediction images'
+
+
+def test_det_inferencer_with_only_the_config_importing_the_plugin(toy_run):
+    cwd, _ = toy_run
+    code = ('from mmdet.apis import DetInferencer; '
+            "inferencer = DetInferencer(model='toy_imagenet.py', weights='work/epoch_1.pth', device='cpu'); "
+            "result = inferencer('data/toy_coco/val2017/000000.jpg', pred_score_thr=0.0); "
+            "print('labels', len(result['predictions'][0]['labels']))")
+    out = run_tool(['-c', code], cwd)
+    assert 'labels 20' in out and 'fully unpickled' not in out  # test_cfg.rcnn.max_per_img detections
+
+
+def test_infer_tool_paints_every_readable_image(toy_run):
+    cwd, _ = toy_run
+    (cwd / 'inputs').mkdir()
+    (cwd / 'inputs/notes.jpg').write_text('not an image')
+    out = run_tool([os.path.join(ROOT, 'tools/infer.py'), 'toy_imagenet.py', 'work/epoch_1.pth',
+                    'data/toy_coco/train2017', 'data/toy_coco/val2017/*.jpg', 'inputs', '--out-dir', 'inferred',
+                    '--score-thr', '0.0', '--batch-size', '2'], cwd, ok=False)  # one input skipped: exit 1
+    assert 'skipped inputs/notes.jpg: not a readable image' in out
+    assert 'wrote 3 painted images' in out
+    # train2017/000000.jpg and val2017/000000.jpg share a name: their folders keep them apart
+    assert sorted(os.listdir(cwd / 'inferred/vis')) == ['000001.jpg', 'train2017__000000.jpg', 'val2017__000000.jpg']
+    record = json.loads((cwd / 'inferred/preds/val2017__000000.json').read_text())
+    assert record['image'] == 'data/toy_coco/val2017/000000.jpg' and len(record['instances']) == 20
+    assert set(record['instances'][0]) == {'class', 'label', 'score', 'bbox_xyxy', 'mask_rle'}
+    assert record['instances'][0]['class'] in ('rectangle', 'ellipse', 'triangle')
+
+
+def test_infer_tool_errors_are_one_line(toy_run, tmp_path):
+    cwd, _ = toy_run
+    infer = [os.path.join(ROOT, 'tools/infer.py'), 'toy_imagenet.py']
+    out = run_tool([*infer, 'work/epoch_1.pth', 'no/such/dir', '--out-dir', str(tmp_path)], cwd, ok=False)
+    assert out.strip().splitlines()[-1] == 'error: input no/such/dir does not exist (not a file, a folder or a ' \
+                                           'matching glob)'
+    checkpoint = torch.load(cwd / 'work/epoch_1.pth', weights_only=True)
+    del checkpoint['state_dict']['neck.fpn_convs.0.conv.weight']
+    checkpoint['state_dict']['head.extra'] = torch.zeros(1)
+    torch.save(checkpoint, tmp_path / 'other.pth')
+    out = run_tool([*infer, str(tmp_path / 'other.pth'), 'data/toy_coco/val2017', '--out-dir', str(tmp_path)],
+                   cwd, ok=False)
+    assert 'does not fit the config: missing keys 1 (neck.fpn_convs.0.conv.weight), unexpected keys 1 ' \
+           '(head.extra), shape mismatches 0 ()' in out.strip().splitlines()[-1]
+
+
+def test_missing_imagenet_file_stops_training_with_advice(toy_run):
+    cwd, _ = toy_run
+    out = train(os.path.join(ROOT, 'tools/train.py'), cwd, 'w3', 1,
+                '--cfg-options', 'model.backbone.init_cfg.checkpoint=checkpoints/missing.pth.tar', ok=False)
+    assert 'pretrained MambaVision checkpoint not found: checkpoints/missing.pth.tar' in out
+    assert 'model.backbone.init_cfg=None' in out
+
+
+@pytest.mark.slow  # 30 s: in make test-all, to keep make test within its 10 minutes
+def test_two_process_distributed_training_on_cpu(toy_run):
+    cwd, _ = toy_run
+    out = run(['bash', os.path.join(ROOT, 'tools/dist_train.sh'), 'toy_imagenet.py', '2', '--work-dir', 'dist',
+               '--cfg-options', 'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
+               'train_dataloader.batch_size=1', *FAST],
+              cwd, env={'PYTHON': sys.executable, 'PORT': '29517', 'OMP_NUM_THREADS': '1'})
+    assert 'distributed processes run on the CPU with the gloo backend' in out
+    assert 'no CUDA device: SyncBN layers are built as BN' in out
+    assert 'Distributed training: True' in out
+    assert 'Epoch(train) [1][1/1]' in out  # two images, one per process: one iteration
+    assert os.path.exists(cwd / 'dist/epoch_1.pth')
