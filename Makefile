@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test test-all demo benchmark clean-venv
+.PHONY: venv test test-slow test-all mutation-check demo benchmark clean-venv
 
 venv: $(STAMP)
 
@@ -14,8 +14,14 @@ $(STAMP): pyproject.toml requirements/runtime.txt requirements/openmmlab.txt req
 test: $(STAMP)
 	$(PY) -m pytest
 
+test-slow: $(STAMP)
+	$(PY) -m pytest -m slow
+
 test-all: $(STAMP)
 	$(PY) -m pytest -m ''
+
+mutation-check: $(STAMP)
+	$(PY) tools/misc/mutation_check.py
 
 demo: $(STAMP)
 	$(PY) tools/misc/demo.py

@@ -106,7 +106,8 @@ def randomize(model, seed=0):
 
 
 def read_listing(variant):
-    """Names and shapes of the published T or B backbone (from MAMBAVISION_FACTS' listings), as strings."""
+    """Names and shapes of the published T or B backbone, as strings
+    (tests/data/state_dict_mambavision_{t,b}_backbone.txt)."""
     entries = {}
     path = os.path.join(DATA, f'state_dict_mambavision_{variant}_backbone.txt')
     for line in open(path):

@@ -43,7 +43,9 @@ def main():
         if not args.out.endswith(('.pkl', '.pickle')):
             raise ValueError('--out must be a .pkl or .pickle file')
         evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
-        cfg.test_evaluator = [*evaluators, dict(type='DumpResults', out_file_path=args.out)]
+        # mmdet's test.py writes its file with DumpDetResults (masks as RLE); the same format from ours.
+        dump = 'DumpDetResults' if cfg.get('default_scope') == 'mmdet' else 'DumpResults'
+        cfg.test_evaluator = [*evaluators, dict(type=dump, out_file_path=args.out)]
     build_runner(cfg).test()
     finish_distributed()
 

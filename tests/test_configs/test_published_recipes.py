@@ -10,8 +10,8 @@ from mambavision_backbone.layers import DropPath
 
 from ..helpers import ROOT, zoo_models
 
-# Config -> the drop path rate the published config declares (MAMBAVISION_FACTS.md section 3). The published
-# wrapper never passed it on, so every published model trained with 0.2 (section 5).
+# Config -> the drop path rate the published config declares. The published backbone wrapper never passed it on,
+# so every published model trained with 0.2 (docs/reproduction.md; the metafiles list both rates).
 DECLARED = {
     'mmdet/cascade-mask-rcnn_mambavision-t_fpn_3x_coco.py': 0.2,
     'mmdet/cascade-mask-rcnn_mambavision-s_fpn_3x_coco.py': 0.3,

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmengine_plugin.datasets import BadSampleError, DatasetError, SampleFetcher
+from mmengine_plugin.datasets import BadSampleError, DatasetError, SampleFetcher, SeededSampler
 from mmengine_plugin.datasets.seeding import SeededIndex
 
 from ..helpers import MICRO_SEG, TRAIN, run_tool, workers
@@ -67,3 +67,28 @@ def test_samples_draw_from_their_own_seed_and_failing_pipelines_are_named_not_sk
     with pytest.raises(DatasetError, match=f'^training sample 1 \\({image}\\) failed to load: KeyError') as raised:
         fetcher([SeededIndex(1, 7, position=5)])
     assert not isinstance(raised.value, BadSampleError) and fetcher.skipped.value == 0
+
+
+class Numbers:
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, index):
+        return index
+
+
+def seeds(epoch, rank=0, seed=3):
+    """The (index, position, seed) of each sample a SeededSampler yields around an unshuffled DefaultSampler."""
+    sampler = SeededSampler(Numbers(), dict(type='DefaultSampler', shuffle=False), seed=seed)
+    sampler.rank = rank
+    sampler.set_epoch(epoch)
+    return [(int(i), i.position, i.seed) for i in sampler]
+
+
+def test_every_sample_of_every_epoch_and_rank_has_its_own_seed():
+    first = seeds(epoch=0)
+    assert [(index, position) for index, position, _ in first] == [(i, i) for i in range(8)]
+    assert len({seed for *_, seed in first}) == 8  # one augmentation stream per sample, not one per epoch
+    assert seeds(epoch=0) == first  # and the same stream again when the run is resumed
+    for other in (seeds(epoch=1), seeds(epoch=0, rank=1), seeds(epoch=0, seed=4)):
+        assert not {seed for *_, seed in other} & {seed for *_, seed in first}

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from mambavision_backbone import ARCH_SETTINGS, MambaVision, attention_block_indices
+from mambavision_backbone import MambaVision, attention_block_indices
 from mambavision_backbone.layers import Attention, DropPath, MambaVisionMixer
 
 from .. import reference_model
@@ -97,7 +97,8 @@ def test_explicit_arguments_override_the_arch():
     assert model.levels[2].window_size == 64 and len(model.levels[3].blocks) == 2
     assert MambaVision('base').arch_settings == MambaVision('b').arch_settings
     with torch.device('meta'):
-        assert MambaVision('large3').arch_settings == dict(ARCH_SETTINGS['l3'])
+        large3 = MambaVision('large3')  # the published MambaVision-L3: dim 256, depths 3, 3, 20, 10
+    assert (large3.arch_settings['dim'], large3.arch_settings['depths']) == (256, (3, 3, 20, 10))
 
 
 @pytest.mark.parametrize('kwargs, message', [

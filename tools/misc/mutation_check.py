@@ -1,0 +1,197 @@
+"""Check the test suite by breaking the code: apply deliberate bugs one at a time and run the tests that guard it.
+
+    python tools/misc/mutation_check.py [--only NAME ...] [--list] [--keep SCRATCH]
+
+The repository (without .git, .venv and generated folders) is copied once to a scratch folder, where every
+listed test must first pass unmutated. Each mutation then replaces one exact piece of source there, runs its
+tests as ``make test`` runs them (slow tests left out) with this interpreter and ``PYTHONPATH`` pointing at the
+scratch copy (so that subprocesses such as tools/train.py import the mutated code too), and is undone. A
+mutation that makes a test fail is "caught"; one the tests pass through "SURVIVED", and the exit status is 1.
+Tests that cannot run at all (a collection error) and a mutation whose text is no longer in the source stop
+the check, so neither counts as caught.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from typing import NamedTuple, Tuple
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+# Not copied: at the top of the repository, and anywhere.
+IGNORED_AT_TOP = {'.git', '.venv', 'work_dirs', 'demo_output', 'data', 'checkpoints'}
+IGNORED = {'__pycache__', '.pytest_cache', 'mambavision_mm.egg-info'}
+PYTEST_TESTS_FAILED = 1  # pytest's exit status when tests ran and some failed
+
+
+class Mutation(NamedTuple):
+    name: str
+    why: str  # what a user would suffer
+    path: str
+    old: str
+    new: str
+    tests: Tuple[str, ...]
+
+
+MUTATIONS = [
+    Mutation('window-transposed', 'windows cut column-major: every attention and Mamba block mixes the wrong tokens',
+             'mambavision_backbone/model.py', 'x.permute(0, 2, 4, 3, 5, 1)', 'x.permute(0, 4, 2, 5, 3, 1)',
+             ('tests/test_mambavision_backbone/test_model.py',)),
+    Mutation('window-off-by-one', 'a stage runs windows one pixel smaller than configured',
+             'mambavision_backbone/model.py', 'ws = self.window_size\n', 'ws = self.window_size - 1\n',
+             ('tests/test_mambavision_backbone/test_model.py',)),
+    Mutation('attention-blocks-shifted', 'odd-depth stages put self-attention in the wrong blocks',
+             'mambavision_backbone/model.py', 'range(depth // 2 + 1, depth) if depth % 2 else',
+             'range(depth // 2, depth) if depth % 2 else', ('tests/test_mambavision_backbone/test_model.py',)),
+    Mutation('default-out-indices', "the backbone's default outputs change",
+             'mambavision_backbone/model.py', 'out_indices: Sequence[int] = (0, 1, 2, 3)',
+             'out_indices: Sequence[int] = (1, 2, 3)', ('tests/test_mambavision_backbone/test_model.py',)),
+    Mutation('softplus-inverted', 'the selective scan applies softplus to delta when told not to, and not when told',
+             'mambavision_backbone/scan.py', '    if delta_softplus:\n', '    if not delta_softplus:\n',
+             ('tests/test_mambavision_backbone/test_scan.py',)),
+    Mutation('classifier-kept', "published files' classifier norm is loaded as backbone weights",
+             'mambavision_backbone/checkpoint.py', "CLASSIFIER_PREFIXES = ('head.', 'norm.')",
+             "CLASSIFIER_PREFIXES = ('head.',)", ('tests/test_mambavision_backbone/test_checkpoint.py',)),
+    Mutation('converter-drops-a-key', 'converted checkpoints lose the Mamba state matrices (A_log)',
+             'tools/model_converters/convert_checkpoint.py', "for k, v in state_dict.items()},",
+             "for k, v in state_dict.items() if not k.endswith('A_log')},",
+             ('tests/test_tools/test_convert_checkpoint.py',)),
+    Mutation('allow-list-without-int64', "mmengine's own checkpoints (numpy int64 values) no longer load safely",
+             'mmengine_plugin/engine/checkpoint.py', "codes = ('b1', 'i1', 'i2', 'i4', 'i8',",
+             "codes = ('b1', 'i1', 'i2', 'i4',", ('tests/test_engine/test_checkpoint.py',)),
+    Mutation('plain-checkpoint-keeps-message-hub', 'checkpoints need a full unpickle (weights_only=False) again',
+             'mmengine_plugin/engine/hooks/plain_checkpoint_hook.py', "for key in ('meta', 'message_hub'):",
+             "for key in ('meta',):", ('tests/test_engine/test_hooks.py',)),
+    Mutation('checkpoint-check-returns-early', '--resume starts from a truncated checkpoint and crashes',
+             'mmengine_plugin/engine/hooks/safe_checkpoint_hook.py',
+             "        return 'is empty (0 bytes)'\n    try:",
+             "        return 'is empty (0 bytes)'\n    return None\n    try:",
+             ('tests/test_engine/test_hooks.py',)),
+    Mutation('skip-applies-the-step', "action='skip' trains on a NaN loss anyway",
+             'mmengine_plugin/engine/hooks/non_finite_loss_hook.py', "if self.finite or self.action == 'warn':",
+             'if True:', ('tests/test_engine/test_hooks.py',)),
+    Mutation('iteration-seeding-never-fires', 'a resumed run no longer repeats the interrupted one',
+             'mmengine_plugin/engine/hooks/exact_resume_hook.py',
+             '        seed_everything(derive_seed(runner.seed, runner.iter))', '        pass',
+             ('tests/test_engine/test_crash_safe_training.py::test_segmentation_killed_mid_run_resumes_to_the_same_weights',)),
+    Mutation('amp-kept-on-cpu', 'the published AMP recipes refuse to start without a GPU',
+             'mmengine_plugin/engine/optimizers.py', "get_device() == 'cpu'", "get_device() == 'cuda'",
+             ('tests/test_engine/test_optimizers.py',)),
+    Mutation('seed-ignores-position', 'every sample of an epoch gets the same augmentation draws',
+             'mmengine_plugin/datasets/seeding.py', '[int(k) for k in keys]', '[int(k) for k in keys[:-1]]',
+             ('tests/test_datasets/test_seeded_sampler.py',)),
+    Mutation('truncated-jpeg-accepted', 'a JPEG cut short trains as grey rows instead of being named',
+             'mmengine_plugin/datasets/sample_fetcher.py',
+             "return None if kind[0] in f.read() else f'is a truncated {kind[1]}'", 'return None',
+             ('tests/test_datasets/test_seeded_sampler.py',)),
+    Mutation('unknown-categories-accepted', 'annotations of categories outside the classes are dropped silently',
+             'mmengine_plugin/datasets/dataset_checks.py', '    if not unknown:\n', '    if True:\n',
+             ('tests/test_datasets/test_dataset_checks.py',)),
+    Mutation('config-arguments-unchecked', 'a misspelt backbone argument gives a bare TypeError without the list',
+             'mmengine_plugin/models/backbones/mambavision.py', '            if name not in known:',
+             '            if False:', ('tests/test_models/test_mambavision.py',)),
+    Mutation('label-check-off-by-one', 'label value num_classes reaches the loss instead of being named',
+             'mmseg_plugin/transforms.py', '(seg >= self.num_classes)', '(seg > self.num_classes)',
+             ('tests/test_mmseg_plugin/test_transforms.py',)),
+    Mutation('onnx-pooling-bins', "exported UPerNet pools the pyramid with the wrong bins at sizes that don't divide",
+             'mmengine_plugin/deploy/onnx_export.py', '((i + 1) * height + out_h - 1) // out_h',
+             '((i + 1) * height) // out_h', ('tests/test_deploy/test_onnx_export.py',)),
+    Mutation('painting-without-boundaries', 'painted segmentations lose their region boundaries',
+             'mmengine_plugin/apis/inference.py', 'painted[boundary] = 255', 'painted[boundary] = 0',
+             ('tests/test_apis/test_inference.py',)),
+    Mutation('test-tool-ignores-checkpoint', 'tools/test.py evaluates an untrained model',
+             'tools/test.py', 'cfg.load_from = args.checkpoint', 'cfg.load_from = None',
+             ('tests/test_tools/test_mmdet_tools.py::test_packaged_test_and_ours_print_the_same_predictions',)),
+    Mutation('published-drop-path-changed', 'the T segmentation recipe trains with another stochastic depth',
+             'configs/mmseg/upernet_mambavision-t_160k_ade20k-512x512.py', 'drop_path_rate=0.2,',
+             'drop_path_rate=0.3,', ('tests/test_configs/',)),
+]
+
+
+def copy_repository(scratch: str) -> None:
+    def ignored(folder, names):
+        return [n for n in names if n in IGNORED or (folder == ROOT and n in IGNORED_AT_TOP)]
+    shutil.copytree(ROOT, scratch, ignore=ignored, dirs_exist_ok=True)
+
+
+def run_tests(tests, scratch: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, '-m', 'pytest', '-x', '-q', '-p', 'no:cacheprovider', *tests],
+                          cwd=scratch, capture_output=True, text=True,
+                          env={**os.environ, 'PYTHONPATH': scratch, 'PYTHONDONTWRITEBYTECODE': '1'})
+
+
+def last_lines(result: subprocess.CompletedProcess, count: int = 3) -> str:
+    return '\n'.join((result.stdout + result.stderr).strip().splitlines()[-count:])
+
+
+def check_baseline(mutations, scratch: str) -> None:
+    """Every listed test passes on the unmutated copy; otherwise a failure would prove nothing."""
+    tests = sorted({t for m in mutations for t in m.tests})
+    result = run_tests(tests, scratch)
+    if result.returncode != 0:
+        raise SystemExit(f'error: the tests fail without any mutation:\n{last_lines(result, 15)}')
+
+
+def run_mutation(mutation: Mutation, scratch: str) -> Tuple[bool, float, str]:
+    """(caught, seconds, the tests' last output lines)."""
+    path = os.path.join(scratch, mutation.path)
+    with open(path) as f:
+        original = f.read()
+    count = original.count(mutation.old)
+    if count != 1:
+        raise SystemExit(f'error: mutation {mutation.name}: {mutation.path} holds its text {count} times, not once; '
+                         'update the list')
+    with open(path, 'w') as f:
+        f.write(original.replace(mutation.old, mutation.new))
+    start = time.perf_counter()
+    try:
+        result = run_tests(mutation.tests, scratch)
+    finally:
+        with open(path, 'w') as f:
+            f.write(original)
+    if result.returncode not in (0, PYTEST_TESTS_FAILED):
+        raise SystemExit(f'error: mutation {mutation.name}: the tests could not run (pytest exit status '
+                         f'{result.returncode}):\n{last_lines(result, 15)}')
+    return result.returncode == PYTEST_TESTS_FAILED, time.perf_counter() - start, last_lines(result)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--only', nargs='+', metavar='NAME', help='run these mutations only')
+    parser.add_argument('--list', action='store_true', help='list the mutations and exit')
+    parser.add_argument('--keep', metavar='SCRATCH', help='use (and keep) this scratch folder')
+    args = parser.parse_args()
+    if args.list:
+        for m in MUTATIONS:
+            print(f'{m.name:36} {m.path}: {m.why}')
+        return 0
+    unknown = set(args.only or ()) - {m.name for m in MUTATIONS}
+    if unknown:
+        parser.error(f'unknown mutations {sorted(unknown)}; see --list')
+    chosen = [m for m in MUTATIONS if not args.only or m.name in args.only]
+    scratch = args.keep or tempfile.mkdtemp(prefix='mutation_check_')
+    survived = []
+    try:
+        copy_repository(scratch)
+        print(f'{len(chosen)} mutations in a copy at {scratch}; first the tests without them', flush=True)
+        check_baseline(chosen, scratch)
+        print('\n| mutation | file | tests | result | seconds |\n|---|---|---|---|---|', flush=True)
+        for m in chosen:
+            caught, seconds, tail = run_mutation(m, scratch)
+            print(f"| {m.name} | {m.path} | {' '.join(t.replace('tests/', '') for t in m.tests)} | "
+                  f"{'caught' if caught else 'SURVIVED'} | {seconds:.0f} |", flush=True)
+            if not caught:
+                survived.append((m, tail))
+    finally:
+        if not args.keep:
+            shutil.rmtree(scratch, ignore_errors=True)
+    print(f'\n{len(chosen) - len(survived)} of {len(chosen)} mutations caught')
+    for m, tail in survived:
+        print(f'SURVIVED {m.name} ({m.why}); the tests ended with:\n{tail}')
+    return 1 if survived else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
