@@ -1,14 +1,18 @@
 # Every target creates or reuses the virtual environment by itself.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+# mmcv without compiled ops (lite, nothing to compile) or with them (compiled); by default what is installed.
+MMCV ?= $(shell cat $(VENV)/.mmcv 2>/dev/null || echo lite)
+STAMP := $(VENV)/.installed-$(MMCV)
 
 .PHONY: venv test test-slow test-all mutation-check demo benchmark clean-venv
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml requirements/runtime.txt requirements/openmmlab.txt requirements/triton.txt requirements/deploy.txt tools/misc/install_env.sh tools/misc/check_env.py
-	VENV=$(VENV) bash tools/misc/install_env.sh
+	rm -f $(VENV)/.installed-*
+	VENV=$(VENV) MMCV=$(MMCV) bash tools/misc/install_env.sh
+	echo $(MMCV) > $(VENV)/.mmcv
 	touch $@
 
 test: $(STAMP)

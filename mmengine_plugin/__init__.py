@@ -10,7 +10,8 @@ root registries, where the mmdet and mmseg scopes find them, and nothing else:
   ``DeviceAwareOptimWrapperConstructor`` (the published AMP recipes run without CUDA),
   ``CPUDistributedDataParallel``, and mmengine's loader for local checkpoint files replaced by one that loads
   them safely on torch >= 2.6;
-- ``datasets``: ``SeededSampler`` (per-sample seeds; bad samples named or skipped) and the dataset checks.
+- ``datasets``: ``SeededSampler`` (per-sample seeds; bad samples named or skipped) and the dataset checks;
+- ``ops``: where mmcv has no compiled extension (mmcv-lite), mmcv's RoIAlign and NMS run in PyTorch.
 
 ``apis`` (inference, the tools' runner set-up), ``deploy`` (ONNX), ``analysis`` (FLOPs, benchmarks) and
 ``testing`` (generated data) are imported only by what uses them.
@@ -24,10 +25,11 @@ from .engine import (CheckpointError, CPUDistributedDataParallel, DatasetCheckHo
                      ExactResumeHook, NonFiniteLossHook, PlainCheckpointHook, SafeCheckpointHook,
                      load_local_checkpoint)
 from .models import MambaVision
+from .ops import compiled_mmcv_ops
 
 __all__ = ['MambaVision', 'load_local_checkpoint', 'DatasetError', 'check_dataset', 'CPUDistributedDataParallel',
            'DatasetCheckHook', 'ExactResumeHook', 'NonFiniteLossHook', 'PlainCheckpointHook',
            'DeviceAwareOptimWrapperConstructor', 'CheckpointError', 'SafeCheckpointHook', 'BadSampleError',
-           'SeededSampler']
+           'SeededSampler', 'compiled_mmcv_ops']
 
 route_logs_to(lambda message, level: print_log(message, logger='current', level=level))

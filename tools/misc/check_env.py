@@ -8,9 +8,9 @@ import sys
 CHECKS = [
     ('torch', 'PyTorch', 'make venv (installs torch 2.13.0), or install a CUDA build of torch first'),
     ('mmengine', 'mmengine 0.10.7', 'pip install --no-deps -r requirements/openmmlab.txt'),
-    ('mmcv.ops', 'mmcv 2.1.0 with compiled ops (nms, RoIAlign)',
-     'mmcv was installed without its compiled ops or for another torch: remove it '
-     '(pip uninstall mmcv) and run make venv again, which installs a matching wheel or builds one'),
+    ('mmcv.ops', "mmcv 2.1.0's ops (compiled, or RoIAlign and NMS in PyTorch without them)",
+     'compiled mmcv built for another torch: make venv MMCV=lite (no compiling), or MMCV=compiled to rebuild; '
+     'mmcv-lite without the plugin loaded first: import mmengine_plugin, or run make venv (its .pth file)'),
     ('mmdet', 'MMDetection 3.3.0', 'pip install --no-deps -r requirements/openmmlab.txt'),
     ('mmseg', 'MMSegmentation 1.2.2 (needs ftfy and regex)', 'pip install -r requirements/runtime.txt '
      'and pip install --no-deps -r requirements/openmmlab.txt'),
@@ -56,8 +56,11 @@ def main() -> int:
     import mmengine
     import mmseg
     import torch
+
+    from mmengine_plugin import compiled_mmcv_ops
+    ops = 'compiled ops' if compiled_mmcv_ops() else 'no compiled ops: RoIAlign and NMS in PyTorch'
     print(f'[check_env] ok: torch {torch.__version__}, mmengine {mmengine.__version__}, '
-          f'mmcv {mmcv.__version__} (ops compiled), mmdet {mmdet.__version__}, mmseg {mmseg.__version__}, '
+          f'mmcv {mmcv.__version__} ({ops}), mmdet {mmdet.__version__}, mmseg {mmseg.__version__}, '
           f'CUDA available: {torch.cuda.is_available()}')
     print(f'[check_env] optional: {optional_report()}')
     return 0

@@ -3,16 +3,22 @@
 #
 #   VENV             where the environment lives                    (default .venv)
 #   PYTHON           interpreter used to create it                  (default python3.11, else python3)
-#   MMCV_WHEEL_DIR   folder searched for a prebuilt mmcv 2.1.0 wheel (default ../shared/wheels)
+#   MMCV             lite: mmcv 2.1.0 without compiled ops, nothing to compile (default);
+#                    compiled: mmcv 2.1.0 with mmcv's compiled ops (its own RoIAlign and NMS kernels)
+#   MMCV_WHEEL_DIR   folder searched for a prebuilt mmcv 2.1.0 wheel (default ../shared/wheels; MMCV=compiled)
 #   MMCV_WHEEL_CACHE where a wheel built from source is kept        (default ~/.cache/mambavision-mm/wheels)
 #
 # torch 2.13.0 is installed only when the environment has no torch yet, so a CUDA build that a
-# user installed first is kept. mmcv is taken from a wheel when one fits, otherwise it is built
-# from source once (about 36 minutes on 2 cores) and the wheel cached for the next environment.
+# user installed first is kept. By default mmcv is mmcv-lite, the same Python package without the
+# compiled extension: the compiled functions the shipped models call (RoIAlign, NMS) run in PyTorch
+# (mmengine_plugin/ops), so no compiler or nvcc is needed. With MMCV=compiled, mmcv is taken from a
+# wheel when one fits, otherwise built from source once (about 36 minutes on 2 cores; on CUDA machines
+# it needs nvcc) and the wheel cached for the next environment.
 set -euo pipefail
 
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
+MMCV=${MMCV:-lite}
 MMCV_WHEEL_DIR=${MMCV_WHEEL_DIR:-../shared/wheels}
 MMCV_WHEEL_CACHE=${MMCV_WHEEL_CACHE:-$HOME/.cache/mambavision-mm/wheels}
 TORCH_VERSION=2.13.0
@@ -20,6 +26,11 @@ MMCV_VERSION=2.1.0
 SETUPTOOLS='setuptools>=77,<81'
 
 say() { printf '[install] %s\n' "$*"; }
+
+case "$MMCV" in
+    lite|compiled) ;;
+    *) say "ERROR: MMCV=$MMCV; use MMCV=lite (default, nothing to compile) or MMCV=compiled"; exit 2 ;;
+esac
 
 if [ ! -x "$VENV/bin/python" ]; then
     say "creating $VENV with $PYTHON ($("$PYTHON" --version 2>&1))"
@@ -42,11 +53,21 @@ say "installing pinned dependencies (requirements/runtime.txt)"
 say "installing OpenMMLab packages without their opencv-python pin (requirements/openmmlab.txt)"
 "${PIP[@]}" --no-deps -r requirements/openmmlab.txt
 
-mmcv_ok() {
-    "$PY" - <<EOF 2>/dev/null
-import mmcv, mmcv.ops
-assert mmcv.__version__ == '$MMCV_VERSION'
+# mmcv $MMCV_VERSION is installed, with (compiled) or without (lite) its compiled extension.
+mmcv_is() {
+    "$PY" - "$1" <<EOF 2>/dev/null
+import importlib.machinery, sys
+import mmcv
+compiled = importlib.machinery.PathFinder.find_spec('mmcv._ext', mmcv.__path__) is not None
+assert mmcv.__version__ == '$MMCV_VERSION' and compiled == (sys.argv[1] == 'compiled')
+if compiled:
+    import mmcv.ops  # the extension loads with this torch
 EOF
+}
+
+# mmcv and mmcv-lite install the same package folder: remove whichever is there before the other goes in.
+remove_mmcv() {
+    "$PY" -m pip uninstall --quiet --yes mmcv mmcv-lite >/dev/null 2>&1 || true
 }
 
 # A wheel matching this interpreter, from the shared folder first, then from our own cache.
@@ -84,16 +105,21 @@ build_mmcv_wheel() {
     fi
 }
 
-if mmcv_ok; then
-    say "mmcv $MMCV_VERSION with compiled ops already installed"
+if mmcv_is "$MMCV"; then
+    say "mmcv $MMCV_VERSION ($MMCV) already installed"
+elif [ "$MMCV" = lite ]; then
+    say "installing mmcv-lite $MMCV_VERSION: no compiled ops, nothing to compile (MMCV=compiled for mmcv's kernels)"
+    remove_mmcv
+    "${PIP[@]}" --no-deps "mmcv-lite==$MMCV_VERSION"
 else
+    remove_mmcv
     TORCH_TAG=$("$PY" -c 'import torch; print(torch.__version__.replace("+", "_"))')
     wheel=$(find_mmcv_wheel)
     if [ -n "$wheel" ]; then
         say "installing mmcv from $wheel"
         "${PIP[@]}" --no-deps --force-reinstall "$wheel"
     fi
-    if ! mmcv_ok; then
+    if ! mmcv_is compiled; then
         [ -n "$wheel" ] && say "that wheel does not work with torch $TORCH_TAG"
         build_mmcv_wheel
         wheel=$(ls "$MMCV_WHEEL_CACHE/torch-$TORCH_TAG"/mmcv-"$MMCV_VERSION"-*.whl | head -n 1)
@@ -113,5 +139,13 @@ say "installing the ONNX export extras (requirements/deploy.txt)"
 
 say "installing this project (editable)"
 "${PIP[@]}" --no-deps --no-build-isolation -e .
+
+# Without compiled mmcv, `import mmcv._ext` must find the PyTorch ops even in a script that imports mmdet or
+# mmcv.ops before any config imports the plugin: a .pth file installs the finder when Python starts. It loads
+# ext_finder.py by path (standard library only), so that interpreter start-up imports nothing else of ours.
+finder="$(pwd)/mmengine_plugin/ops/ext_finder.py"
+site=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+printf '%s\n' "import importlib.util as u, os; p = '$finder'; s = os.path.isfile(p) and u.spec_from_file_location('mambavision_mmcv_ext_finder', p); m = s and u.module_from_spec(s); s and (s.loader.exec_module(m) or m.install())" \
+    > "$site/mambavision_mmcv_ext.pth"
 
 "$PY" tools/misc/check_env.py
