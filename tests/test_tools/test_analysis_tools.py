@@ -12,14 +12,16 @@ GET_FLOPS = os.path.join(ROOT, 'tools/analysis_tools/get_flops.py')
 
 
 def test_detector_heads_are_counted_as_predict_runs_them():
-    # Toy config: test_cfg keeps 100 proposals and 20 detections, 3 classes, 3 cascade stages.
+    # Toy config: test_cfg keeps 100 proposals and 20 detections, 3 classes, 3 cascade stages, heads of 128 channels
+    # on 256-channel RoI features.
     config = os.path.join(ROOT, 'configs/mmdet/toy/cascade-mask-rcnn_mambavision-t_fpn_toy-shapes.py')
     result = subprocess.run([sys.executable, GET_FLOPS, config, '--shape', '128', '160', '--skip-stock'],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     parts = dict(re.findall(r'([a-z][a-z ]* \(\d+ RoIs\)) ([0-9.]+) G', result.stdout))
-    box = 4 * 7 * 7 * 256 * 256 * 9 + 256 * 7 * 7 * 1024 + 1024 * (3 + 1) + 1024 * 4 * 3  # 4 convs, fc, cls, reg
-    mask = 4 * 14 * 14 * 256 * 256 * 9 + 14 * 14 * 256 * 256 * 4 + 28 * 28 * 256 * 3  # 4 convs, deconv, logits
+    convs = 9 * (256 * 128 + 3 * 128 * 128)  # per position: 4 convs, the first from 256 channels
+    box = 7 * 7 * convs + 128 * 7 * 7 * 1024 + 1024 * (3 + 1) + 1024 * 4 * 3  # convs, fc, cls, reg
+    mask = 14 * 14 * convs + 14 * 14 * 128 * 128 * 4 + 28 * 28 * 128 * 3  # convs, deconv, logits
     assert float(parts['box heads (100 RoIs)']) == pytest.approx(3 * 100 * box / 1e9, abs=0.05)
     assert float(parts['mask heads (20 RoIs)']) == pytest.approx(3 * 20 * mask / 1e9, abs=0.05)
     assert 'mmengine:' not in result.stdout
@@ -31,7 +33,7 @@ def test_cli_prints_params_and_both_counts():
     result = subprocess.run([sys.executable, GET_FLOPS, config, '--shape', '128', '160'],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert 'params:   62.41 M (backbone 31.15 M)' in result.stdout
+    assert 'params:   40.29 M (backbone 31.15 M)' in result.stdout
     ours = float(re.search(r'FLOPs: +([0-9.]+) G', result.stdout).group(1))
     stock = float(re.search(r'mmengine: ([0-9.]+) G', result.stdout).group(1))
     assert ours > stock > 0
@@ -47,7 +49,7 @@ def test_benchmark_measures_model_and_counterparts():
     rows = {line.split('|')[1].strip(): line for line in result.stdout.splitlines()
             if line.startswith('| ') and 'img/s' not in line}
     assert set(rows) == {'MambaVision', 'Swin-T', 'ResNet-50'}
-    assert '| 62.4 M ' in rows['MambaVision']
+    assert '| 40.3 M ' in rows['MambaVision']
     for line in rows.values():
         cells = [c.strip() for c in line.split('|')[1:-1]]
         assert float(cells[2]) > 0 and float(cells[4]) > 0

@@ -13,8 +13,10 @@ num_classes = len(metainfo['classes'])
 model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(window_size=(8, 8, 16, 8), drop_path_rate=0.1, init_cfg=None),
-    decode_head=dict(num_classes=num_classes),
-    auxiliary_head=dict(num_classes=num_classes))
+    # Half of UPerNet's 512 channels (128 in the auxiliary head): the decode head at a quarter of the input's
+    # resolution was three quarters of a CPU iteration.
+    decode_head=dict(num_classes=num_classes, channels=256),
+    auxiliary_head=dict(num_classes=num_classes, channels=128))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
