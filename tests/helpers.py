@@ -133,6 +133,16 @@ def published_classification(model, path):
     torch.save({'state_dict': state, 'epoch': 300, 'args': argparse.Namespace(lr=1e-3)}, path)
 
 
+def write_imagenet_config(folder, base: str) -> None:
+    """``folder/toy_imagenet.py``: ``base`` with its backbone initialised from ``folder/imagenet.pth.tar``, a
+    published-style ImageNet file of a MambaVision-T written here."""
+    from mambavision_backbone import MambaVision
+    published_classification(MambaVision('tiny'), str(folder / 'imagenet.pth.tar'))
+    (folder / 'toy_imagenet.py').write_text(
+        f"_base_ = [{base!r}]\nmodel = dict(backbone=dict(init_cfg=dict(_delete_=True, type='Pretrained', "
+        "checkpoint='imagenet.pth.tar')))\n")
+
+
 def huggingface_bin(model, path):
     torch.save({f'model.{k}': v for k, v in {**model.state_dict(), **classifier_extras(model)}.items()}, path)
 

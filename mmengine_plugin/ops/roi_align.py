@@ -40,16 +40,6 @@ def _roi_geometry(rois: torch.Tensor, output_size: Tuple[int, int], spatial_scal
     return start, bin_size, grid
 
 
-def _groups(grid: torch.Tensor, points_per_roi, channels: int) -> Iterator[Tuple[int, int, torch.Tensor]]:
-    """(grid h, grid w, RoI indices): RoIs that share a sample grid, in chunks of bounded memory."""
-    for grid_h, grid_w in torch.unique(grid, dim=0).tolist():
-        members = ((grid[:, 0] == grid_h) & (grid[:, 1] == grid_w)).nonzero().flatten()
-        per_roi = max(points_per_roi(grid_h, grid_w) * channels, 1)
-        step = max(CHUNK_ELEMENTS // per_roi, 1)
-        for begin in range(0, len(members), step):
-            yield grid_h, grid_w, members[begin:begin + step]
-
-
 def _sample_coordinates(start, bin_size, bins: int, points: int) -> torch.Tensor:
     """(RoIs, bins * points) coordinates along one axis: bin b, point i at start + b * bin + (i + .5) * bin / points."""
     b = torch.arange(bins, dtype=start.dtype, device=start.device)
@@ -57,6 +47,21 @@ def _sample_coordinates(start, bin_size, bins: int, points: int) -> torch.Tensor
     coords = (start[:, None, None] + b[None, :, None] * bin_size[:, None, None]
               + (i + 0.5)[None, None, :] * bin_size[:, None, None] / points)
     return coords.flatten(1)
+
+
+def _sample_groups(rois: torch.Tensor, output_size: Tuple[int, int], spatial_scale: float, sampling_ratio: int,
+                   aligned: bool, channels: int) -> Iterator[Tuple[torch.Tensor, int, int, torch.Tensor, torch.Tensor]]:
+    """(RoI indices, grid h, grid w, y (RoIs, out_h * grid_h), x (RoIs, out_w * grid_w)) for each chunk of RoIs
+    that share a sample grid; chunks are small enough that RoIs x points x channels stays within CHUNK_ELEMENTS."""
+    out_h, out_w = output_size
+    start, bin_size, grid = _roi_geometry(rois, output_size, spatial_scale, sampling_ratio, aligned)
+    for grid_h, grid_w in torch.unique(grid, dim=0).tolist():
+        members = ((grid[:, 0] == grid_h) & (grid[:, 1] == grid_w)).nonzero().flatten()
+        step = max(CHUNK_ELEMENTS // max(out_h * grid_h * out_w * grid_w * channels, 1), 1)
+        for begin in range(0, len(members), step):
+            chunk = members[begin:begin + step]
+            yield (chunk, grid_h, grid_w, _sample_coordinates(start[chunk, 0], bin_size[chunk, 0], out_h, grid_h),
+                   _sample_coordinates(start[chunk, 1], bin_size[chunk, 1], out_w, grid_w))
 
 
 def _bilinear_axis(coords: torch.Tensor, size: int):
@@ -101,11 +106,11 @@ def roi_align_forward(input: torch.Tensor, rois: torch.Tensor, output: torch.Ten
         return  # the shapes are all mmcv allocated; there is nothing to compute
     batch, channels, height, width = input.shape
     out_h, out_w = aligned_height, aligned_width
-    start, bin_size, grid = _roi_geometry(rois, (out_h, out_w), spatial_scale, sampling_ratio, aligned)
     features_flat = input.permute(0, 2, 3, 1).reshape(batch * height * width, channels)
     first_pixel = rois[:, 0].long() * (height * width)
     max_pool = pool_mode == 0
-    for grid_h, grid_w, members in _groups(grid, lambda gh, gw: out_h * gh * out_w * gw, channels):
+    groups = _sample_groups(rois, (out_h, out_w), spatial_scale, sampling_ratio, aligned, channels)
+    for members, grid_h, grid_w, y, x in groups:
         n = len(members)
         if grid_h * grid_w == 0:  # an empty RoI (aligned): no point to read
             output[members] = MAX_POOL_FLOOR if max_pool else 0.0
@@ -113,8 +118,6 @@ def roi_align_forward(input: torch.Tensor, rois: torch.Tensor, output: torch.Ten
                 argmax_y[members] = -1.0
                 argmax_x[members] = -1.0
             continue
-        y = _sample_coordinates(start[members, 0], bin_size[members, 0], out_h, grid_h)
-        x = _sample_coordinates(start[members, 1], bin_size[members, 1], out_w, grid_w)
         values = _sampled_values(features_flat, y, x, height, width, first_pixel[members])
         values = values.view(n, out_h, grid_h, out_w, grid_w, channels)
         if not max_pool:
@@ -155,15 +158,13 @@ def roi_align_backward(grad_output: torch.Tensor, rois: torch.Tensor, argmax_y: 
                 flat.index_add_(0, ((base + yi) * width + xi).flatten(), (grad * wy * wx).flatten())
         return
     out_h, out_w = aligned_height, aligned_width
-    start, bin_size, grid = _roi_geometry(rois, (out_h, out_w), spatial_scale, sampling_ratio, aligned)
     grad_flat = grad_input.new_zeros(batch * height * width, channels)
     first_pixel = rois[:, 0].long() * (height * width)
-    for grid_h, grid_w, members in _groups(grid, lambda gh, gw: out_h * gh * out_w * gw, channels):
+    groups = _sample_groups(rois, (out_h, out_w), spatial_scale, sampling_ratio, aligned, channels)
+    for members, grid_h, grid_w, y, x in groups:
         if grid_h * grid_w == 0:
             continue
         n = len(members)
-        y = _sample_coordinates(start[members, 0], bin_size[members, 0], out_h, grid_h)
-        x = _sample_coordinates(start[members, 1], bin_size[members, 1], out_w, grid_w)
         per_point = grad_output[members].permute(0, 2, 3, 1)[:, :, None, :, None, :]
         per_point = per_point.expand(n, out_h, grid_h, out_w, grid_w, channels).reshape(n, y.shape[1], x.shape[1],
                                                                                         channels)

@@ -11,7 +11,7 @@ import torch
 
 from mmengine_plugin.testing import generate_coco
 
-from ..helpers import ROOT, TOY_DET, checkpoint_weights, packaged_tool, published_classification, run, run_tool
+from ..helpers import ROOT, TOY_DET, checkpoint_weights, packaged_tool, run, run_tool, write_imagenet_config
 
 FAST = ['default_hooks.logger.interval=1', 'randomness.seed=0']
 
@@ -24,13 +24,9 @@ def train(tool, cwd, work_dir, epochs, *extra, ok=True):
 @pytest.fixture(scope='module')
 def toy_run(tmp_path_factory):
     """Two training images, one epoch with our tools/train.py from a published-style ImageNet file."""
-    from mambavision_backbone import MambaVision
     cwd = tmp_path_factory.mktemp('det')
     generate_coco(str(cwd / 'data/toy_coco'), train=2, val=1)
-    published_classification(MambaVision('tiny'), str(cwd / 'imagenet.pth.tar'))
-    (cwd / 'toy_imagenet.py').write_text(
-        f"_base_ = [{TOY_DET!r}]\nmodel = dict(backbone=dict(init_cfg=dict(_delete_=True, type='Pretrained', "
-        "checkpoint='imagenet.pth.tar')))\n")
+    write_imagenet_config(cwd, TOY_DET)
     log = train(os.path.join(ROOT, 'tools/train.py'), cwd, 'work', 1)
     return cwd, log
 

@@ -10,7 +10,7 @@ import torch
 
 from mmengine_plugin.testing import generate_ade20k
 
-from ..helpers import ROOT, TOY_SEG, packaged_tool, published_classification, run_tool
+from ..helpers import ROOT, TOY_SEG, packaged_tool, run_tool, write_imagenet_config
 
 TRAIN_ARGS = ['--cfg-options', 'train_cfg.max_iters=3', 'train_cfg.val_interval=3',
               'default_hooks.checkpoint.interval=3', 'default_hooks.logger.interval=1', 'randomness.seed=0']
@@ -20,13 +20,9 @@ TRAIN_ARGS = ['--cfg-options', 'train_cfg.max_iters=3', 'train_cfg.val_interval=
 def toy_run(tmp_path_factory):
     """Two training images, three iterations with our tools/train.py from a published-style ImageNet file:
     the working folder and the log."""
-    from mambavision_backbone import MambaVision
     cwd = tmp_path_factory.mktemp('seg')
     generate_ade20k(str(cwd / 'data/toy_ade'), train=2, val=2)
-    published_classification(MambaVision('tiny'), str(cwd / 'imagenet.pth.tar'))
-    (cwd / 'toy_imagenet.py').write_text(
-        f"_base_ = [{TOY_SEG!r}]\nmodel = dict(backbone=dict(init_cfg=dict(_delete_=True, type='Pretrained', "
-        "checkpoint='imagenet.pth.tar')))\n")
+    write_imagenet_config(cwd, TOY_SEG)
     log = run_tool([os.path.join(ROOT, 'tools/train.py'), 'toy_imagenet.py', '--work-dir', 'work', *TRAIN_ARGS], cwd)
     return cwd, log
 
