@@ -42,6 +42,9 @@ def _numpy_globals():
 
 SAFE_GLOBALS = [HistoryBuffer, (history_buffer_method, 'builtins.getattr'), *_numpy_globals()]
 torch.serialization.add_safe_globals(SAFE_GLOBALS)
+# HistoryBuffer registers its built-in statistics (min, max, current, mean) in its first constructor call; a
+# process that loads a checkpoint before any buffer exists (test.py, --resume) would otherwise refuse them.
+HistoryBuffer()
 
 
 # force=True replaces mmengine's own loader for local paths (``load_from_local``, registered under prefix ''),

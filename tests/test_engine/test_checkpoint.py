@@ -12,7 +12,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 
 import mmengine_plugin  # noqa: F401  (replaces the loader)
 
-from ..helpers import mmengine_checkpoint
+from ..helpers import mmengine_checkpoint, run_tool
 
 
 def as_numpy1_file(checkpoint, path):
@@ -41,6 +41,17 @@ def test_mmengine_checkpoints_load_safely_through_mmengine(tmp_path, package_log
     assert checkpoint['message_hub']['log_scalars']['train/loss'].mean() == 0.75
     assert checkpoint['message_hub']['runtime_info']['eta'] == 2.5
     assert not any('fully unpickled' in m for m in package_logs), package_logs
+
+
+def test_a_fresh_process_loads_them_safely(tmp_path):
+    """No HistoryBuffer exists yet where test.py or --resume loads a checkpoint: its statistics must still load."""
+    path = tmp_path / 'epoch_36.pth'
+    torch.save(mmengine_checkpoint(), path)
+    code = ('import sys, mmengine_plugin; from mmengine.runner.checkpoint import CheckpointLoader; '
+            'hub = CheckpointLoader.load_checkpoint(sys.argv[1])["message_hub"]; '
+            'print("mean loss", hub["log_scalars"]["train/loss"].mean())')
+    out = run_tool(['-c', code, str(path)], tmp_path)
+    assert 'mean loss 0.75' in out and 'fully unpickled' not in out
 
 
 class _Reach:
