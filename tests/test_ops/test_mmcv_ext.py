@@ -2,12 +2,13 @@
 imported first, and an op without a PyTorch version fails when called, naming itself and the fix.
 
 Where mmcv here has its compiled extension, the tests run on a copy of mmcv's Python package without it."""
-import importlib.machinery
 import os
 import shutil
 
 import mmcv
 import pytest
+
+from mmengine_plugin import compiled_mmcv_ops
 
 from ..helpers import ROOT, run_tool
 
@@ -15,7 +16,7 @@ from ..helpers import ROOT, run_tool
 @pytest.fixture(scope='module')
 def lite_env(tmp_path_factory):
     """Environment variables under which ``import mmcv`` finds no compiled extension."""
-    if importlib.machinery.PathFinder.find_spec('mmcv._ext', mmcv.__path__) is None:
+    if not compiled_mmcv_ops():
         return {}
     folder = tmp_path_factory.mktemp('mmcv_lite')
     shutil.copytree(os.path.dirname(mmcv.__file__), folder / 'mmcv',

@@ -12,13 +12,12 @@ runs after a warm-up, synchronised on CUDA; the CPU model and thread count head 
 import argparse
 import contextlib
 import importlib
-import importlib.machinery
 import os
 import platform
 
 import torch
 
-import mmengine_plugin  # noqa: F401  (registers the backbone; installs the PyTorch ops where mmcv has none)
+from mmengine_plugin import compiled_mmcv_ops  # importing the plugin installs the PyTorch ops where needed
 import mmengine_plugin.ops.mmcv_ext as pytorch_ops
 from mmengine_plugin.analysis.flops import random_rois
 from mmengine_plugin.analysis.measure import Table, measure
@@ -31,9 +30,8 @@ STRIDES = (4, 8, 16, 32)
 
 def kernels():
     """{name: the module mmcv's RoIAlign and NMS wrappers call}: compiled mmcv where installed, and ours."""
-    import mmcv
     found = {}
-    if importlib.machinery.PathFinder.find_spec('mmcv._ext', mmcv.__path__) is not None:
+    if compiled_mmcv_ops():
         import mmcv._ext
         found['mmcv compiled'] = mmcv._ext
     found['PyTorch (ours)'] = pytorch_ops

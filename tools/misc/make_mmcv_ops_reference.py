@@ -9,7 +9,6 @@ input gradients and kept indices, so that ``make test`` checks ``mmengine_plugin
 compiled mmcv. The file is small (about 1 MB) and plain data (``torch.load(weights_only=True)``).
 """
 import argparse
-import importlib.machinery
 import itertools
 import os
 
@@ -21,8 +20,8 @@ NMS_SIZES = (0, 1, 2, 7, 300, 1500)
 
 
 def compiled_extension():
-    import mmcv
-    if importlib.machinery.PathFinder.find_spec('mmcv._ext', mmcv.__path__) is None:
+    from mmengine_plugin import compiled_mmcv_ops
+    if not compiled_mmcv_ops():
         raise SystemExit('error: this needs mmcv with compiled ops (make venv MMCV=compiled); mmcv here has none')
     import mmcv._ext
     return mmcv._ext
