@@ -63,3 +63,10 @@ def test_ten_thousand_boxes():
     overlaps = w * h / (area[:, None] + area[None] - w * h)
     assert (overlaps.fill_diagonal_(0) <= 0.5).all()
     assert (scores[keep][:-1] >= scores[keep][1:]).all() and 1000 < len(keep) < 10000
+
+
+def test_an_iou_equal_to_the_threshold_does_not_suppress():
+    """mmcv suppresses above the threshold only: box 1 overlaps box 0 by exactly 0.5 and stays, box 2 by 0.51."""
+    boxes = torch.tensor([[0.0, 0, 10, 10], [0, 0, 10, 5], [0, 0, 10, 5.1]])
+    scores = torch.tensor([0.9, 0.8, 0.7])
+    assert nms(boxes, scores, 0.5).tolist() == [0, 1]  # what mmcv's compiled kernel keeps
