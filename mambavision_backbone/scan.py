@@ -16,6 +16,12 @@ Backends:
     ``'reference'`` a direct per-step loop, for tests and benchmarks only.
 ``'auto'`` picks ``'cuda'`` when it can run, else ``'triton'`` on CUDA tensors, else ``'torch'``. The
 ``MAMBAVISION_SCAN_BACKEND`` environment variable sets the default for calls that do not name a backend.
+
+Compiled kernels can import and still fail when called (mamba-ssm built for another GPU or torch), so the first
+use of ``'cuda'`` or ``'triton'`` on a device runs a tiny problem against the reference: ``'auto'`` moves on to
+the next backend with a logged warning when it raises or disagrees, a backend named explicitly raises instead.
+With ``torch.use_deterministic_algorithms(True)`` (mmengine's ``randomness.deterministic``), ``'auto'`` skips
+mamba-ssm, whose backward adds with atomics, and the Triton backward sums without atomics.
 """
 import importlib.util
 import logging
@@ -30,7 +36,18 @@ logger = logging.getLogger(__name__)
 
 BACKENDS = ('auto', 'cuda', 'triton', 'torch', 'reference')
 ENV_VAR = 'MAMBAVISION_SCAN_BACKEND'
+# mamba-ssm's backward sums the gradients of B and C over channels with atomic adds: run to run, the order differs.
+NONDETERMINISTIC_BACKWARD = ('cuda',)
+# What to do when a compiled backend fails its first call.
+FIXES = {
+    'cuda': 'rebuild mamba-ssm for this GPU and this torch (pip install --no-build-isolation --no-cache-dir '
+            '--force-reinstall mamba-ssm), or set MAMBAVISION_SCAN_BACKEND=triton',
+    'triton': 'install the triton release that this torch was built with (pip install --no-deps -r '
+              'requirements/triton.txt), or set MAMBAVISION_SCAN_BACKEND=torch',
+}
 _logged_choices = set()
+_logged_problems = set()
+_first_call_problems = {}   # (backend, device) -> None when its first call matched the reference, else the error
 
 try:
     from mamba_ssm.ops.selective_scan_interface import selective_scan_fn as _mamba_ssm_scan
@@ -56,6 +73,61 @@ def available_backends(device: torch.device) -> list:
     return backends
 
 
+def _auto_candidates(device: torch.device) -> list:
+    """The backends ``'auto'`` tries on ``device``, fastest first."""
+    candidates = []
+    if device.type == 'cuda':
+        candidates += ['cuda'] * mamba_ssm_available() + ['triton'] * triton_available()
+    return candidates + ['torch']
+
+
+def first_call_problem(backend: str, device: torch.device) -> Optional[str]:
+    """None when ``backend`` runs correctly on ``device``, else one line naming the error and the fix.
+
+    ``'cuda'`` and ``'triton'`` are tried once per device on a tiny problem, values and gradients against the
+    float64 reference; the portable backends are trusted. Not tried while a graph is traced or captured.
+    """
+    if backend not in FIXES or torch.compiler.is_compiling():
+        return None
+    if device.type == 'cuda' and torch.cuda.is_current_stream_capturing():
+        return None
+    key = (backend, str(device))
+    if key not in _first_call_problems:
+        _first_call_problems[key] = _try_first_call(backend, device)
+    return _first_call_problems[key]
+
+
+def _try_first_call(backend: str, device: torch.device) -> Optional[str]:
+    g = torch.Generator().manual_seed(0)
+    batch, channels, state, length = 1, 2, 4, 33
+    inputs = dict(u=torch.randn(batch, channels, length, generator=g),
+                  delta=torch.randn(batch, channels, length, generator=g),
+                  A=-torch.rand(channels, state, generator=g) - 0.5,
+                  B=torch.randn(batch, state, length, generator=g), C=torch.randn(batch, state, length, generator=g),
+                  D=torch.randn(channels, generator=g), delta_bias=torch.randn(channels, generator=g))
+    failed = f'selective-scan backend {backend!r} failed its first call on {device}'
+
+    def run(impl, tensors):
+        leaves = {k: v.requires_grad_() for k, v in tensors.items()}
+        y = impl(**leaves, delta_softplus=True)
+        y.backward(torch.ones_like(y))
+        return [y.detach().double().cpu()] + [leaves[k].grad.double().cpu() for k in sorted(leaves)]
+
+    with torch.inference_mode(False), torch.enable_grad(), torch.autocast(device.type, enabled=False):
+        expected = run(_scan_reference, {k: v.double() for k, v in inputs.items()})
+        try:
+            got = run(_IMPLEMENTATIONS[backend], {k: v.to(device) for k, v in inputs.items()})
+        except Exception as error:  # a kernel without an image for this GPU, an undefined symbol, ...
+            message = str(error).strip().splitlines()[0] if str(error).strip() else ''
+            return f'{failed}: {type(error).__name__}: {message}; fix: {FIXES[backend]}'
+    names = ['y'] + [f'grad {k}' for k in sorted(inputs)]
+    for name, value, reference in zip(names, got, expected):
+        error = ((value - reference).abs().max() / reference.abs().max().clamp(min=1e-12)).item()
+        if not error <= 1e-3:  # also catches NaN
+            return f'{failed}: its {name} is off the reference by {error:.3g} (relative); fix: {FIXES[backend]}'
+    return None
+
+
 def resolve_backend(backend: Optional[str], device: torch.device) -> str:
     """Turn a requested backend (None, 'auto' or a name) into the one that will run on ``device``."""
     requested = backend or os.environ.get(ENV_VAR) or 'auto'
@@ -63,13 +135,21 @@ def resolve_backend(backend: Optional[str], device: torch.device) -> str:
         source = 'argument' if backend else f'environment variable {ENV_VAR}'
         raise ValueError(f'unknown selective-scan backend {requested!r} (from the {source}); '
                          f'choose one of {BACKENDS}')
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    reasons, level = [], logging.INFO
     if requested == 'auto':
-        if device.type == 'cuda' and mamba_ssm_available():
-            chosen = 'cuda'
-        elif device.type == 'cuda' and triton_available():
-            chosen = 'triton'
-        else:
-            chosen = 'torch'
+        for candidate in _auto_candidates(device):
+            if deterministic and candidate in NONDETERMINISTIC_BACKWARD:
+                reasons.append(f'{candidate!r} skipped: deterministic algorithms are on and its backward is not')
+                continue
+            problem = first_call_problem(candidate, device)
+            if problem is None:
+                chosen = candidate
+                break
+            if problem not in _logged_problems:
+                _logged_problems.add(problem)
+                logger.warning('%s; falling back to the next backend', problem)
+            reasons.append(f'{candidate!r} failed its first call')
     else:
         chosen = requested
         if chosen == 'cuda' and not mamba_ssm_available():
@@ -79,9 +159,20 @@ def resolve_backend(backend: Optional[str], device: torch.device) -> str:
         if chosen == 'triton' and not triton_available():
             raise RuntimeError("selective-scan backend 'triton' needs triton: pip install -e .[triton] "
                                "(CUDA builds of torch ship with it)")
-    if (requested, chosen, device.type) not in _logged_choices:
-        _logged_choices.add((requested, chosen, device.type))
-        logger.info('selective scan: using the %r backend on %s (requested: %r)', chosen, device.type, requested)
+        if chosen == 'triton' and device.type == 'cpu':
+            from .scan_triton import check_device
+            check_device(device)
+        problem = first_call_problem(chosen, device)
+        if problem is not None:
+            raise RuntimeError(problem)
+        if deterministic and chosen in NONDETERMINISTIC_BACKWARD:
+            reasons.append('deterministic algorithms are on, but its backward is not: results vary run to run')
+            level = logging.WARNING
+    key = (requested, chosen, device.type, deterministic)
+    if key not in _logged_choices:
+        _logged_choices.add(key)
+        logger.log(level, 'selective scan: using the %r backend on %s (requested: %r%s)', chosen, device.type,
+                   requested, ''.join(f'; {reason}' for reason in reasons))
     return chosen
 
 

@@ -8,7 +8,10 @@ sequential dependency. Everything is computed in float32 whatever the input dtyp
 Like mamba-ssm, the forward keeps no (B, D, N, L) states: it saves only the state entering every chunk
 (B, D, L / BLOCK_L, N). The backward walks the chunks in reverse, recomputes each chunk's states from its
 saved entry state, and scans the transposed recurrence of the state gradients with the same combine.
-Gradients of B and C are summed over channels with atomic adds into float32 buffers.
+Gradients of B and C are summed over channels with atomic adds into float32 buffers, in an order that varies
+from run to run; with ``torch.use_deterministic_algorithms(True)`` every program writes its own (N, L) share
+instead, and torch sums the shares in a fixed order (D times the memory of dB and dC, no atomics). The
+gradients of A, D and the delta bias are always written per program and summed over the batch by torch.
 
 Triton is optional: this module is imported only when the ``'triton'`` backend is used. On CPU tensors the
 kernels run under Triton's interpreter, which must be switched on (``TRITON_INTERPRET=1``) before triton
@@ -115,10 +118,13 @@ def _scan_backward_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr
                           grad_u_ptr, grad_delta_ptr, grad_A_ptr, grad_B_ptr, grad_C_ptr, grad_D_ptr, grad_bias_ptr,
                           channels, length, state_size, num_chunks,
                           HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
-                          BLOCK_N: tl.constexpr, BLOCK_L: tl.constexpr):
+                          DETERMINISTIC: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_L: tl.constexpr):
     channel, offs_n, mask_n, A, bias, skip, row, state_rows, chunk_states = _channel_setup(
         A_ptr, D_ptr, bias_ptr, chunk_states_ptr, channels, length, state_size, num_chunks, HAS_D, HAS_BIAS, BLOCK_N)
     offs_l = tl.arange(0, BLOCK_L)
+    program = tl.program_id(0) * channels + channel
+    # This program's own (N, L) share of dB and dC, when they are not added up with atomics.
+    share_rows = (program * state_size + offs_n).to(tl.int64) * length
     # The state gradient g solves g_l = a_{l+1} * g_{l+1} + dy_l * C_l; `carry` is a_{l+1} * g_{l+1} flowing
     # into the last position of the chunk from the chunk after it.
     carry = tl.zeros((BLOCK_N,), tl.float32)
@@ -161,14 +167,19 @@ def _scan_backward_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr
             grad_bias += tl.sum(grad_delta, axis=0)
         tl.store(grad_u_ptr + row + pos, grad_u.to(grad_u_ptr.dtype.element_ty), mask=mask_l)
         tl.store(grad_delta_ptr + row + pos, grad_delta.to(grad_delta_ptr.dtype.element_ty), mask=mask_l)
-        tl.atomic_add(grad_B_ptr + state_rows[:, None] + pos[None, :], grad_states * (delta * u)[None, :],
-                      mask=mask_nl)
-        tl.atomic_add(grad_C_ptr + state_rows[:, None] + pos[None, :], states * grad_y[None, :], mask=mask_nl)
-    tl.atomic_add(grad_A_ptr + channel * state_size + offs_n, grad_A, mask=mask_n)
+        grad_B = grad_states * (delta * u)[None, :]
+        grad_C = states * grad_y[None, :]
+        if DETERMINISTIC:
+            tl.store(grad_B_ptr + share_rows[:, None] + pos[None, :], grad_B, mask=mask_nl)
+            tl.store(grad_C_ptr + share_rows[:, None] + pos[None, :], grad_C, mask=mask_nl)
+        else:
+            tl.atomic_add(grad_B_ptr + state_rows[:, None] + pos[None, :], grad_B, mask=mask_nl)
+            tl.atomic_add(grad_C_ptr + state_rows[:, None] + pos[None, :], grad_C, mask=mask_nl)
+    tl.store(grad_A_ptr + program * state_size + offs_n, grad_A, mask=mask_n)
     if HAS_D:
-        tl.atomic_add(grad_D_ptr + channel, grad_D)
+        tl.store(grad_D_ptr + program, grad_D)
     if HAS_BIAS:
-        tl.atomic_add(grad_bias_ptr + channel, grad_bias)
+        tl.store(grad_bias_ptr + program, grad_bias)
 
 
 def _block_sizes(state_size: int, length: int):
@@ -211,27 +222,40 @@ class SelectiveScanTriton(torch.autograd.Function):
         grad_y = grad_y.contiguous()
         grad_u = torch.empty_like(u)
         grad_delta = torch.empty_like(delta)
-        accumulate = dict(dtype=torch.float32, device=u.device)
-        grad_A = torch.zeros(A.shape, **accumulate)
-        grad_B = torch.zeros(B.shape, **accumulate)
-        grad_C = torch.zeros(C.shape, **accumulate)
-        grad_D = torch.zeros(channels, **accumulate)
-        grad_bias = torch.zeros(channels, **accumulate)
+        deterministic = torch.are_deterministic_algorithms_enabled()
+        fp32 = dict(dtype=torch.float32, device=u.device)
+        # Per program (batch, channel): the shares of dA, dD and d(delta bias); of dB and dC when deterministic.
+        grad_A = torch.empty(batch, channels, state_size, **fp32)
+        grad_D = torch.empty(batch, channels, **fp32)
+        grad_bias = torch.empty(batch, channels, **fp32)
+        if deterministic:
+            grad_B = torch.empty(batch, channels, state_size, length, **fp32)
+            grad_C = torch.empty(batch, channels, state_size, length, **fp32)
+        else:
+            grad_B = torch.zeros(B.shape, **fp32)
+            grad_C = torch.zeros(C.shape, **fp32)
         D_arg = u if D is None else D
         bias_arg = u if delta_bias is None else delta_bias
         _scan_backward_kernel[(batch, channels)](
             u, delta, A, B, C, D_arg, bias_arg, chunk_states, grad_y,
             grad_u, grad_delta, grad_A, grad_B, grad_C, grad_D, grad_bias,
-            channels, length, state_size, ctx.num_chunks, **ctx.flags)
-        return (grad_u, grad_delta, grad_A.to(A.dtype), grad_B.to(B.dtype), grad_C.to(C.dtype),
-                None if D is None else grad_D.to(D.dtype),
-                None if delta_bias is None else grad_bias.to(delta_bias.dtype), None)
+            channels, length, state_size, ctx.num_chunks, DETERMINISTIC=deterministic, **ctx.flags)
+        if deterministic:
+            grad_B, grad_C = grad_B.sum(1), grad_C.sum(1)
+        return (grad_u, grad_delta, grad_A.sum(0).to(A.dtype), grad_B.to(B.dtype), grad_C.to(C.dtype),
+                None if D is None else grad_D.sum(0).to(D.dtype),
+                None if delta_bias is None else grad_bias.sum(0).to(delta_bias.dtype), None)
+
+
+def check_device(device: torch.device) -> None:
+    """Raise when the kernels cannot run on ``device``: CPU tensors need Triton's interpreter."""
+    if device.type == 'cpu' and not interpreter_enabled():
+        raise RuntimeError("selective-scan backend 'triton' on CPU tensors runs only under Triton's interpreter: "
+                           'set TRITON_INTERPRET=1 before Python starts, so that it is on when triton is first '
+                           'imported (the interpreter is slow: for tests only)')
 
 
 def selective_scan_triton(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=False):
     """Selective scan on the Triton kernels; y has u's dtype. CPU tensors need ``TRITON_INTERPRET=1``."""
-    if u.device.type == 'cpu' and not interpreter_enabled():
-        raise RuntimeError("selective-scan backend 'triton' on CPU tensors runs only under Triton's interpreter: "
-                           'set TRITON_INTERPRET=1 before Python starts, so that it is on when triton is first '
-                           'imported (the interpreter is slow: for tests only)')
+    check_device(u.device)
     return SelectiveScanTriton.apply(u, delta, A, B, C, D, delta_bias, delta_softplus)

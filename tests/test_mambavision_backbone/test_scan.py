@@ -89,6 +89,7 @@ def test_backend_choice_argument_environment_and_errors(monkeypatch):
     (True, True, 'cpu', 'torch'), (False, True, 'mps', 'torch')])
 def test_auto_prefers_mamba_ssm_then_triton_on_gpus(monkeypatch, mamba_ssm, triton, device, expected):
     monkeypatch.delenv(scan_module.ENV_VAR, raising=False)
+    monkeypatch.setattr(scan_module, 'first_call_problem', lambda backend, device: None)
     monkeypatch.setattr(scan_module, 'mamba_ssm_available', lambda: mamba_ssm)
     monkeypatch.setattr(scan_module, 'triton_available', lambda: triton)
     assert scan_module.resolve_backend('auto', torch.device(device)) == expected
@@ -184,3 +185,91 @@ def test_everything_imports_and_runs_without_triton():
     assert result.stderr.strip().splitlines()[-1] == (
         "RuntimeError: selective-scan backend 'triton' needs triton: pip install -e .[triton] "
         "(CUDA builds of torch ship with it)")
+
+
+@pytest.fixture
+def first_calls(monkeypatch):
+    """A clean record of first calls, and 'auto' trying the triton backend before torch on CPU tensors."""
+    monkeypatch.delenv(scan_module.ENV_VAR, raising=False)
+    for name in ('_first_call_problems', '_logged_problems', '_logged_choices'):
+        monkeypatch.setattr(scan_module, name, type(getattr(scan_module, name))())
+    monkeypatch.setattr(scan_module, '_auto_candidates', lambda device: ['triton', 'torch'])
+    monkeypatch.setattr(scan_module, 'triton_available', lambda: True)
+    calls = []
+
+    def use(impl):
+        def counted(*args, **kwargs):
+            calls.append(impl.__name__)
+            return impl(*args, **kwargs)
+        monkeypatch.setitem(scan_module._IMPLEMENTATIONS, 'triton', counted)
+    return use, calls
+
+
+def _no_kernel_image(*args, **kwargs):
+    raise RuntimeError('CUDA error: no kernel image is available for execution on the device\nmore details')
+
+
+def _off_by_one_percent(*args, **kwargs):
+    return scan_module._scan_torch(*args, **kwargs) * 1.01
+
+
+@pytest.mark.parametrize('impl, says', [(_no_kernel_image, 'RuntimeError: CUDA error: no kernel image is available '
+                                                           'for execution on the device; fix: install the triton'),
+                                        (_off_by_one_percent, 'its y is off the reference by 0.01 (relative)')])
+def test_auto_falls_back_from_a_backend_that_fails_its_first_call(first_calls, package_logs, impl, says):
+    use, calls = first_calls
+    use(impl)
+    inputs = make_scan_inputs(1, 2, 4, 9, dtype=torch.float32)
+    expected, _ = run_scan(inputs, 'torch')
+    package_logs.clear()
+    for _ in range(2):
+        y, _ = run_scan(inputs, 'auto')
+        torch.testing.assert_close(y, expected, rtol=0, atol=0)
+    assert calls == [impl.__name__]  # tried once per device, never used
+    warning, choice = package_logs
+    assert warning.startswith("selective-scan backend 'triton' failed its first call on cpu: ")
+    assert says in warning and 'MAMBAVISION_SCAN_BACKEND=torch' in warning
+    assert warning.endswith('falling back to the next backend')
+    assert choice == ("selective scan: using the 'torch' backend on cpu (requested: 'auto'; "
+                      "'triton' failed its first call)")
+
+
+def test_a_backend_named_explicitly_raises_its_first_call_failure(first_calls):
+    pytest.importorskip('triton', reason='triton is not installed')  # naming it on CPU asks for its interpreter
+    use, calls = first_calls
+    use(_no_kernel_image)
+    with pytest.raises(RuntimeError, match="backend 'triton' failed its first call on cpu: RuntimeError: CUDA error: "
+                                           'no kernel image .* fix: install the triton'):
+        selective_scan(**make_scan_inputs(1, 2, 4, 9, dtype=torch.float32), backend='triton')
+
+
+def test_a_correct_backend_passes_its_first_call_once(first_calls):
+    use, calls = first_calls
+    use(scan_module._scan_torch)
+    inputs = make_scan_inputs(1, 2, 4, 9, dtype=torch.float32)
+    for _ in range(3):
+        run_scan(inputs, 'auto')
+    assert calls == ['_scan_torch'] * 4  # the first call's check, then the three calls
+    assert scan_module._first_call_problems == {('triton', 'cpu'): None}
+
+
+def test_deterministic_algorithms_keep_auto_off_mamba_ssm(monkeypatch, package_logs):
+    monkeypatch.delenv(scan_module.ENV_VAR, raising=False)
+    monkeypatch.setattr(scan_module, '_logged_choices', set())
+    monkeypatch.setattr(scan_module, 'first_call_problem', lambda backend, device: None)
+    monkeypatch.setattr(scan_module, 'mamba_ssm_available', lambda: True)
+    monkeypatch.setattr(scan_module, 'triton_available', lambda: True)
+    gpu = torch.device('cuda', 0)
+    assert scan_module.resolve_backend('auto', gpu) == 'cuda'
+    torch.use_deterministic_algorithms(True)
+    try:
+        assert scan_module.resolve_backend('auto', gpu) == 'triton'
+        assert scan_module.resolve_backend('cuda', gpu) == 'cuda'  # asked for by name: used, with a warning
+    finally:
+        torch.use_deterministic_algorithms(False)
+    assert package_logs == [
+        "selective scan: using the 'cuda' backend on cuda (requested: 'auto')",
+        "selective scan: using the 'triton' backend on cuda (requested: 'auto'; 'cuda' skipped: deterministic "
+        'algorithms are on and its backward is not)',
+        "selective scan: using the 'cuda' backend on cuda (requested: 'cuda'; deterministic algorithms are on, "
+        'but its backward is not: results vary run to run)']

@@ -108,3 +108,49 @@ def test_cpu_tensors_without_the_interpreter_are_refused():
     result = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True)
     assert result.returncode != 0
     assert 'TRITON_INTERPRET=1' in result.stderr.splitlines()[-1]
+
+
+@pytest.fixture
+def atomic_adds(monkeypatch):
+    """The number of atomic read-modify-write operations the interpreted kernels issue."""
+    from triton.runtime.interpreter import InterpreterBuilder
+    count = [0]
+    real = InterpreterBuilder.create_atomic_rmw
+
+    def counted(self, *args, **kwargs):
+        count[0] += 1
+        return real(self, *args, **kwargs)
+    monkeypatch.setattr(InterpreterBuilder, 'create_atomic_rmw', counted)
+    return count
+
+
+@pytest.fixture
+def deterministic_algorithms():
+    torch.use_deterministic_algorithms(True)
+    yield
+    torch.use_deterministic_algorithms(False)
+
+
+def test_deterministic_backward_matches_reference_without_atomic_adds(atomic_adds, deterministic_algorithms):
+    inputs = make_scan_inputs(2, 3, 8, 37, seed=6)
+    assert_matches_reference(inputs)
+    assert atomic_adds[0] == 0
+
+
+def test_default_backward_adds_with_atomics_and_agrees_with_the_deterministic_one(atomic_adds):
+    """The negative control of the test above (it counts real atomics), and both paths give the same gradients."""
+    inputs = {k: v.float() for k, v in make_scan_inputs(2, 3, 8, 37, seed=6).items()}
+    _, atomic = run_scan(inputs, 'triton', grads=True)
+    assert atomic_adds[0] > 0
+    torch.use_deterministic_algorithms(True)
+    try:
+        _, deterministic = run_scan(inputs, 'triton', grads=True)
+    finally:
+        torch.use_deterministic_algorithms(False)
+    for name in atomic:
+        torch.testing.assert_close(deterministic[name], atomic[name], rtol=1e-6, atol=1e-6)
+
+
+def test_the_real_kernels_pass_their_first_call():
+    from mambavision_backbone import scan
+    assert scan._try_first_call('triton', torch.device('cpu')) is None
