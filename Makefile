@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 MMCV ?= $(shell cat $(VENV)/.mmcv 2>/dev/null || echo lite)
 STAMP := $(VENV)/.installed-$(MMCV)
 
-.PHONY: venv test test-slow test-all mutation-check demo benchmark clean-venv
+.PHONY: venv test test-slow test-all mutation-check demo benchmark gpu-check clean-venv
 
 venv: $(STAMP)
 
@@ -29,6 +29,11 @@ mutation-check: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) tools/misc/demo.py
+
+# On a GPU machine: correctness and speed there, as a Markdown report (work_dirs/gpu_check/); ARGS=--device cpu
+# runs the small CPU version.
+gpu-check: $(STAMP)
+	$(PY) tools/analysis_tools/gpu_check.py $(ARGS)
 
 benchmark: $(STAMP)
 	$(PY) tools/analysis_tools/benchmark_scan.py
