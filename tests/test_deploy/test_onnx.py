@@ -54,6 +54,7 @@ def segmentor_export(tmp_path_factory):
     return out, checkpoint, model, cfg
 
 
+@pytest.mark.slow  # 70 s of export; make test keeps test_onnx_export.py's smaller exports and pooling checks
 def test_segmentor_matches_mmseg_at_the_export_size_and_an_odd_size(segmentor_export):
     out, _, model, cfg = segmentor_export
     session = ort.InferenceSession(str(out), providers=['CPUExecutionProvider'])
