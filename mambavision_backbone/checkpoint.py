@@ -122,6 +122,19 @@ def detect_arch(state_dict: Dict[str, torch.Tensor]) -> Optional[str]:
     return None
 
 
+def _by_module(keys) -> str:
+    """'levels.3 (41 tensors), levels.2.downsample (2 tensors)': keys counted by the module holding them
+    (two name components, three for a stage's downsampling), so a backbone cut short by out_indices or a
+    classifier's head is one short phrase."""
+    counts = {}
+    for key in sorted(keys):
+        parts = key.split('.')
+        depth = 3 if len(parts) > 3 and parts[0] == 'levels' and parts[2] == 'downsample' else 2
+        module = '.'.join(parts[:min(depth, len(parts) - 1)]) or key
+        counts[module] = counts.get(module, 0) + 1
+    return ', '.join(f'{module} ({n} tensor{"s" * (n > 1)})' for module, n in counts.items())
+
+
 def load_pretrained(model: nn.Module, path: str, prefix: Optional[str] = None) -> str:
     """Load backbone weights from ``path`` into ``model``; logs and returns a one-line summary.
 
@@ -139,8 +152,8 @@ def load_pretrained(model: nn.Module, path: str, prefix: Optional[str] = None) -
     if not matched:
         raise ValueError(f'{path} holds no tensor of this backbone (first keys: {sorted(source)[:5]})')
     result = model.load_state_dict(matched, strict=False)
-    unexpected = sorted(set(source) - set(own))
+    unexpected = _by_module(set(source) - set(own))
     summary = (f'loaded {len(matched)}/{len(own)} backbone tensors from {path}; '
-               f'missing: {result.missing_keys or "none"}; unexpected: {unexpected or "none"}')
+               f'missing: {result.missing_keys or "none"}; not in this model: {unexpected or "none"}')
     logger.info(summary)
     return summary

@@ -124,7 +124,8 @@ class MambaVision(nn.Module):
             is part of the model's behaviour (see :class:`MambaVisionStage`).
         layer_scale_conv: layer scale of the conv blocks (None in every published model).
         in_chans: input channels.
-        out_indices: stages whose features are returned (0-3, strides 4, 8, 16, 32).
+        out_indices: stages whose features are returned (0-3, strides 4, 8, 16, 32). Stages after the last one
+            requested, and that stage's downsampling, are neither built nor run.
         drop_path_rate: stochastic depth, increasing linearly over all blocks up to this value.
         drop_rate: dropout after the MLP layers and the attention projection.
         attn_drop_rate: dropout on the attention weights (training only).
@@ -178,10 +179,11 @@ class MambaVision(nn.Module):
         total = sum(depths)
         drop_path = [drop_path_rate * i / max(total - 1, 1) for i in range(total)]  # linear, 0 to the rate
         self.levels = nn.ModuleList()
-        for i in range(4):
+        last = max(self.out_indices)
+        for i in range(last + 1):
             start = sum(depths[:i])
             self.levels.append(MambaVisionStage(
-                self.dims[i], depths[i], num_heads[i], window_size[i], conv=i < 2, downsample=i < 3,
+                self.dims[i], depths[i], num_heads[i], window_size[i], conv=i < 2, downsample=i < last,
                 drop_path=drop_path[start:start + depths[i]], mlp_ratio=settings['mlp_ratio'], qkv_bias=qkv_bias,
                 drop=drop_rate, attn_drop=attn_drop_rate, layer_scale=settings['layer_scale'],
                 layer_scale_conv=layer_scale_conv, with_cp=with_cp, scan_backend=scan_backend))
@@ -240,7 +242,7 @@ class MambaVision(nn.Module):
     def _frozen_modules(self):
         if self.frozen_stages >= 0:
             yield self.patch_embed
-        for i in range(self.frozen_stages):
+        for i in range(min(self.frozen_stages, len(self.levels))):
             yield self.levels[i]
             if hasattr(self, f'outnorm{i}'):
                 yield getattr(self, f'outnorm{i}')

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from mambavision_backbone import MambaVision, attention_block_indices
+from mambavision_backbone import MambaVision, attention_block_indices, load_pretrained
 from mambavision_backbone.layers import Attention, DropPath, MambaVisionMixer
 
 from .. import reference_model
@@ -88,6 +88,41 @@ def test_out_indices_select_outputs_and_norms():
     assert [n for n, _ in model.named_children() if n.startswith('outnorm')] == ['outnorm1', 'outnorm3']
     outs = model(torch.randn(1, 3, 64, 64))
     assert [o.shape[1] for o in outs] == [160, 640]
+
+
+@pytest.mark.parametrize('out_indices', [(0, 1, 2), (1, 2, 3), (0,), (2,)])
+def test_out_indices_build_and_run_only_what_the_outputs_need(out_indices):
+    """Stages after the last output and that stage's downsampling are not built; the maps equal the full model's;
+    every parameter gets a gradient (DDP's find_unused_parameters=False needs it)."""
+    full = MambaVision('tiny', window_size=(8, 8, 4, 2)).eval()
+    model = MambaVision('tiny', window_size=(8, 8, 4, 2), out_indices=out_indices).eval()
+    last = max(out_indices)
+    assert len(model.levels) == last + 1 and model.levels[last].downsample is None
+    assert all(level.downsample is not None for level in model.levels[:last])
+    result = model.load_state_dict(full.state_dict(), strict=False)
+    assert result.missing_keys == []
+    assert all(k.startswith(tuple(f'levels.{i}' for i in range(last + 1, 4)) + (f'levels.{last}.downsample',
+                                                                                 'outnorm'))
+               for k in result.unexpected_keys)
+    x = torch.randn(2, 3, 64, 96)
+    with torch.no_grad():
+        expected = full(x)
+    outs = model(x)
+    assert len(outs) == len(out_indices)
+    for out, i in zip(outs, out_indices):
+        torch.testing.assert_close(out, expected[i], rtol=0, atol=0)
+    model.train()
+    sum(out.square().mean() for out in model(x)).backward()
+    assert [n for n, p in model.named_parameters() if p.grad is None] == []
+
+
+def test_a_full_checkpoint_loads_into_a_cut_backbone_in_one_line(tmp_path, package_logs):
+    path = str(tmp_path / 'full.pth')
+    torch.save(MambaVision('tiny').state_dict(), path)
+    load_pretrained(MambaVision('tiny', out_indices=(0, 1)), path)
+    summary, = [m for m in package_logs if m.startswith('loaded ')]
+    assert summary.endswith('missing: none; not in this model: levels.1.downsample (4 tensors), levels.2 '
+                            '(103 tensors), levels.3 (59 tensors), outnorm2 (2 tensors), outnorm3 (2 tensors)')
 
 
 def test_explicit_arguments_override_the_arch():
