@@ -122,15 +122,15 @@ def detect_arch(state_dict: Dict[str, torch.Tensor]) -> Optional[str]:
     return None
 
 
-def _by_module(keys) -> str:
-    """'levels.3 (41 tensors), levels.2.downsample (2 tensors)': keys counted by the module holding them
-    (two name components, three for a stage's downsampling), so a backbone cut short by out_indices or a
-    classifier's head is one short phrase."""
+def group_keys(keys, present) -> str:
+    """'levels.3 (58 tensors), outnorm3 (2 tensors)': ``keys`` counted by their largest module (name prefix) that
+    has no key in ``present``, so that a stage not built or a classifier's head is one short phrase."""
+    prefixes = {'.'.join(k.split('.')[:i]) for k in present for i in range(1, k.count('.') + 1)}
     counts = {}
     for key in sorted(keys):
         parts = key.split('.')
-        depth = 3 if len(parts) > 3 and parts[0] == 'levels' and parts[2] == 'downsample' else 2
-        module = '.'.join(parts[:min(depth, len(parts) - 1)]) or key
+        module = next(('.'.join(parts[:i]) for i in range(1, len(parts)) if '.'.join(parts[:i]) not in prefixes),
+                      key)
         counts[module] = counts.get(module, 0) + 1
     return ', '.join(f'{module} ({n} tensor{"s" * (n > 1)})' for module, n in counts.items())
 
@@ -152,7 +152,7 @@ def load_pretrained(model: nn.Module, path: str, prefix: Optional[str] = None) -
     if not matched:
         raise ValueError(f'{path} holds no tensor of this backbone (first keys: {sorted(source)[:5]})')
     result = model.load_state_dict(matched, strict=False)
-    unexpected = _by_module(set(source) - set(own))
+    unexpected = group_keys(set(source) - set(own), own)
     summary = (f'loaded {len(matched)}/{len(own)} backbone tensors from {path}; '
                f'missing: {result.missing_keys or "none"}; not in this model: {unexpected or "none"}')
     logger.info(summary)
