@@ -5,7 +5,9 @@
 # - DatasetCheckHook: missing images or annotation maps, unknown COCO categories and heads whose num_classes
 #   disagrees with the data stop the run before the first iteration, naming the file or the key;
 # - ExactResumeHook: per-iteration seeds from a fixed run seed, so that a resumed run repeats the interrupted one;
-# - NonFiniteLossHook: a NaN/inf loss stops the run (action='skip' or 'warn' instead).
+# - NonFiniteLossHook: a NaN/inf loss stops the run (action='skip' or 'warn' instead);
+# - PartialLoadHook: a load_from checkpoint that does not fit (another class count, no mask heads) loads what
+#   fits and says in one line what was freshly initialised or left out.
 #
 # Two settings stay in the configs that inherit this file, because a key may come from one base only and
 # mmdet's/mmseg's own bases set these: default_hooks.checkpoint = SafeCheckpointHook (atomic checkpoints,
@@ -13,4 +15,4 @@
 # seeds; unreadable images named, or skipped with skip_bad_samples=True).
 randomness = dict(seed=0)
 custom_hooks = [dict(type='PlainCheckpointHook'), dict(type='DatasetCheckHook'), dict(type='ExactResumeHook'),
-                dict(type='NonFiniteLossHook', action='stop')]
+                dict(type='NonFiniteLossHook', action='stop'), dict(type='PartialLoadHook')]

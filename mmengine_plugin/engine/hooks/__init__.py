@@ -1,8 +1,9 @@
 from .dataset_check_hook import DatasetCheckHook
 from .exact_resume_hook import ExactResumeHook
 from .non_finite_loss_hook import NonFiniteLossHook
+from .partial_load_hook import PartialLoadHook
 from .plain_checkpoint_hook import PlainCheckpointHook
 from .safe_checkpoint_hook import CheckpointError, SafeCheckpointHook
 
-__all__ = ['DatasetCheckHook', 'ExactResumeHook', 'NonFiniteLossHook', 'PlainCheckpointHook', 'CheckpointError',
-           'SafeCheckpointHook']
+__all__ = ['DatasetCheckHook', 'ExactResumeHook', 'NonFiniteLossHook', 'PartialLoadHook', 'PlainCheckpointHook',
+           'CheckpointError', 'SafeCheckpointHook']

@@ -1,0 +1,80 @@
+# Cascade Mask R-CNN + FPN with MambaVision-T on your own instance-segmentation data (COCO format: boxes with
+# polygons or RLE masks). Set the variables of this first block; nothing below it needs an edit.
+# Walk-through: docs/custom_data.md. Boxes only (no masks): cascade-rcnn_mambavision-t_fpn_custom.py.
+data_root = 'data/my_dataset/'
+classes = ('class_a', 'class_b')        # the category names of the JSON, in the order of the model's outputs
+train_ann = 'annotations/train.json'    # paths relative to data_root
+train_img = 'train/'
+val_ann = 'annotations/val.json'
+val_img = 'val/'
+# Start from a trained detector (e.g. the published COCO one: the heads of another class count are
+# re-initialised, with one line saying which), or None to start from the ImageNet backbone alone.
+load_from = 'checkpoints/cascade_mask_rcnn_mamba_vision_tiny_3x_coco.pth'
+backbone_checkpoint = 'checkpoints/mambavision_tiny_1k.pth.tar'   # used when load_from is None
+max_epochs = 12
+img_scale = (1333, 800)                 # images are resized to fit (longer side, shorter side), ratio kept
+batch_size = 2                          # images per GPU
+# --------------------------------------------------------------------------------------------------------------
+_base_ = ['../cascade-mask-rcnn_mambavision-t_fpn_3x_coco.py']
+
+num_classes = len(classes)
+metainfo = dict(classes=classes)
+# Stages 3 and 4 see the whole image in one attention window, as in the published configs: one window of
+# the largest padded feature map (stride 16 and 32 of the image padded to a multiple of 32).
+tokens_at_stride_32 = -(-max(img_scale) // 32)
+model = dict(
+    backbone=dict(
+        window_size=(8, 8, 2 * tokens_at_stride_32, tokens_at_stride_32),
+        # frozen_stages=1 keeps the stem and stage 1 as loaded (less memory; often better on a few hundred
+        # images); -1 trains everything, as the published recipes do.
+        frozen_stages=-1,
+        init_cfg=None if load_from else dict(type='Pretrained', checkpoint=backbone_checkpoint)),
+    roi_head=dict(
+        bbox_head=[dict(type='ConvFCBBoxHead', num_shared_convs=4, num_shared_fcs=1, in_channels=256,
+                        conv_out_channels=256, fc_out_channels=1024, roi_feat_size=7, num_classes=num_classes,
+                        bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4, target_stds=stds),
+                        reg_class_agnostic=False, reg_decoded_bbox=True,
+                        norm_cfg=dict(type='SyncBN', requires_grad=True),
+                        loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
+                        loss_bbox=dict(type='GIoULoss', loss_weight=10.0))
+                   for stds in ([0.1, 0.1, 0.2, 0.2], [0.05, 0.05, 0.1, 0.1], [0.033, 0.033, 0.067, 0.067])],
+        mask_head=dict(num_classes=num_classes)))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='RandomResize', scale=img_scale, ratio_range=(0.75, 1.0), keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+]
+train_dataloader = dict(
+    batch_size=batch_size, num_workers=2,
+    dataset=dict(_delete_=True, type='CocoDataset', data_root=data_root, metainfo=metainfo, ann_file=train_ann,
+                 data_prefix=dict(img=train_img), filter_cfg=dict(filter_empty_gt=True, min_size=32),
+                 pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1, num_workers=2,
+    dataset=dict(type='CocoDataset', data_root=data_root, metainfo=metainfo, ann_file=val_ann,
+                 data_prefix=dict(img=val_img), pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='CocoMetric', ann_file=data_root + val_ann, metric=['bbox', 'segm'])
+test_evaluator = val_evaluator
+
+# One GPU x batch_size images; the published learning rate (1e-4 for 16 images) is scaled to the real batch
+# (GPUs x batch_size) when training starts. No layer-wise learning-rate decay: the published MambaVision
+# recipes use none (mmdet's LearningRateDecayOptimizerConstructor knows only ConvNeXt's layer names).
+auto_scale_lr = dict(enable=True, base_batch_size=16)
+train_cfg = dict(max_epochs=max_epochs, val_interval=1)   # evaluated after every epoch
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=500),
+    dict(type='MultiStepLR', by_epoch=True, begin=0, end=max_epochs,
+         milestones=[max_epochs * 3 // 4, max_epochs * 11 // 12], gamma=0.1),
+]
+# The best checkpoint by mask AP is kept beside the last two.
+default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=2, save_best='coco/segm_mAP', rule='greater'))

@@ -1,0 +1,11 @@
+# Mask R-CNN + FPN with MambaVision-S on COCO, 1x. No published accuracy (see the T config).
+_base_ = ['./mask-rcnn_mambavision-t_fpn_1x_coco.py']
+
+# https://huggingface.co/nvidia/MambaVision-S-1K; None trains from scratch.
+pretrained_checkpoint = 'checkpoints/mambavision_small_1k.pth.tar'
+
+model = dict(
+    backbone=dict(
+        arch='small',
+        init_cfg=dict(type='Pretrained', checkpoint=pretrained_checkpoint) if pretrained_checkpoint else None),
+    neck=dict(in_channels=[96, 192, 384, 768]))
