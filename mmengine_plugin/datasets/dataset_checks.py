@@ -37,9 +37,9 @@ def _samples(dataset) -> List[dict]:
     return [dataset.get_data_info(i) for i in range(len(dataset))]
 
 
-def check_files_exist(dataset) -> None:
+def check_files_exist(dataset, samples=None) -> None:
     """Every sample's image (and segmentation map, where the dataset has them) exists."""
-    samples = _samples(dataset)
+    samples = _samples(dataset) if samples is None else samples
     missing = [s['img_path'] for s in samples if s.get('img_path') and not osp.isfile(s['img_path'])]
     if missing:
         raise DatasetError(f'{len(missing)} of {len(samples)} images of {_describe(dataset)} do not exist, '
@@ -71,6 +71,85 @@ def check_coco_categories(dataset) -> None:
                        f"metainfo classes {tuple(dataset.metainfo['classes'])}; mmdet would drop them silently")
 
 
+def _json_categories(ann_file) -> List[dict]:
+    """The annotation file's categories, in its order (the file is read again only once a problem is found)."""
+    with open(ann_file) as f:
+        return json.load(f)['categories']
+
+
+def empty_dataset_error(dataset) -> DatasetError:
+    """The error of a dataset without any sample, with what to check."""
+    dropped = getattr(dataset, 'filter_cfg', None) or {}
+    why = (': mmdet leaves out the images without annotations (filter_cfg.filter_empty_gt), so check that the '
+           'annotations use the image ids and category ids of the file') if dropped.get('filter_empty_gt') else ''
+    return DatasetError(f'{_describe(dataset)} has no sample{why}; check its annotation file and image folder '
+                        f"(data_root={getattr(dataset, 'data_root', None)!r}, "
+                        f"data_prefix={getattr(dataset, 'data_prefix', None)!r})")
+
+
+def check_not_empty(dataset, samples=None) -> None:
+    """A dataset has at least one sample (mmdet drops the images without annotations from training sets)."""
+    if hasattr(dataset, 'get_data_info') and not (_samples(dataset) if samples is None else samples):
+        raise empty_dataset_error(dataset)
+
+
+def check_coco_classes(dataset) -> None:
+    """Every configured class is a category of the COCO file, in the file's order (mmdet numbers the labels in
+    that order whatever the order of ``classes``, so another order would paint and report wrong names)."""
+    cat_ids, ann_file = getattr(dataset, 'cat_ids', None), getattr(dataset, 'ann_file', None)
+    if cat_ids is None or not ann_file:
+        return
+    classes = tuple(dataset.metainfo['classes'])
+    if len(cat_ids) == len(classes):
+        names = {c['id']: c['name'] for c in _json_categories(ann_file)}
+        in_file_order = tuple(names[i] for i in cat_ids)
+        if in_file_order != classes:
+            raise DatasetError(f"{ann_file}: classes {classes} are not in the order of the file's categories "
+                               f'(mmdet numbers the labels in that order): set classes={in_file_order}')
+        return
+    categories = [c['name'] for c in _json_categories(ann_file)]
+    missing = [c for c in classes if c not in categories]
+    raise DatasetError(f'{ann_file} has no category {missing[0]!r}' + (f' (nor {missing[1:]})' if missing[1:] else '')
+                       + f' of the configured classes; its categories are {tuple(categories)}')
+
+
+def check_boxes_inside_images(dataset, samples=None, tolerance: float = 1.0) -> None:
+    """Every box lies inside its image (within ``tolerance`` pixels): a box outside is a labelling or export
+    error (wrong image size, boxes of a resized image) that would train on the wrong pixels."""
+    outside = []
+    for sample in _samples(dataset) if samples is None else samples:
+        width, height = sample.get('width'), sample.get('height')
+        if width is None or height is None:
+            continue
+        for instance in sample.get('instances', []):
+            x1, y1, x2, y2 = instance.get('bbox', (0, 0, 0, 0))
+            if x1 < -tolerance or y1 < -tolerance or x2 > width + tolerance or y2 > height + tolerance:
+                outside.append((sample['img_path'], width, height, [round(v, 1) for v in (x1, y1, x2, y2)]))
+    if outside:
+        path, width, height, box = outside[0]
+        raise DatasetError(f'{len(outside)} boxes of {_describe(dataset)} lie outside their image, e.g. {box} '
+                           f'(x1, y1, x2, y2) in {path} of {width}x{height}: check the width and height of the '
+                           "file's images and the boxes' [x, y, w, h]")
+
+
+def _loads_masks(dataset) -> bool:
+    transforms = getattr(getattr(dataset, 'pipeline', None), 'transforms', [])
+    return any(getattr(t, 'with_mask', False) for t in transforms)
+
+
+def check_masks_present(dataset, samples=None) -> None:
+    """When the pipeline loads masks, every box has one (mmdet would fail on the first box without)."""
+    if not _loads_masks(dataset):
+        return
+    instances = [i for sample in (_samples(dataset) if samples is None else samples)
+                 for i in sample.get('instances', [])]
+    without = sum(1 for i in instances if i.get('mask') is None)
+    if without:
+        raise DatasetError(f'{without} of {len(instances)} boxes of {_describe(dataset)} have no segmentation, but '
+                           'the pipeline loads masks (LoadAnnotations with_mask=True): for boxes-only data use '
+                           'configs/mmdet/custom/cascade-rcnn_mambavision-t_fpn_custom.py')
+
+
 def class_heads(model) -> Iterator:
     """(config key, num_classes) of the detector's or segmentor's heads that classify the dataset's classes."""
     for owner, prefix in ((model, 'model'), (getattr(model, 'roi_head', None), 'model.roi_head')):
@@ -99,5 +178,10 @@ def check_num_classes(model, dataset) -> None:
 def check_dataset(dataset) -> None:
     """All checks, on every dataset inside ``dataset``'s wrappers."""
     for leaf in leaf_datasets(dataset):
-        check_files_exist(leaf)
+        samples = _samples(leaf)  # read once for every check
+        check_not_empty(leaf, samples)
+        check_coco_classes(leaf)
+        check_files_exist(leaf, samples)
         check_coco_categories(leaf)
+        check_boxes_inside_images(leaf, samples)
+        check_masks_present(leaf, samples)
