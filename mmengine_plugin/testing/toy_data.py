@@ -47,7 +47,7 @@ def draw_image(rng, width, height):
     return image, shapes
 
 
-def _coco_split(out_dir, split, count, size, rng, first_ann_id):
+def _coco_split(out_dir, split, count, size, rng, first_ann_id, ann_file, boxes_only):
     width, height = size
     os.makedirs(os.path.join(out_dir, split), exist_ok=True)
     images, annotations = [], []
@@ -58,31 +58,39 @@ def _coco_split(out_dir, split, count, size, rng, first_ann_id):
         for category, polygon in shapes:
             x0, y0 = polygon.min(axis=0)
             x1, y1 = polygon.max(axis=0)
-            annotations.append(dict(
-                id=ann_id, image_id=index, category_id=category + 1, iscrowd=0,
-                bbox=[float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
-                area=float(cv2.contourArea(polygon.astype(np.float32))),
-                segmentation=[[float(v) for v in polygon.reshape(-1)]]))
+            annotation = dict(id=ann_id, image_id=index, category_id=category + 1, iscrowd=0,
+                              bbox=[float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
+                              area=float(cv2.contourArea(polygon.astype(np.float32))))
+            if not boxes_only:
+                annotation['segmentation'] = [[float(v) for v in polygon.reshape(-1)]]
+            annotations.append(annotation)
             ann_id += 1
         cv2.imwrite(os.path.join(out_dir, split, file_name), image)
         images.append(dict(id=index, file_name=file_name, width=width, height=height))
     categories = [dict(id=i + 1, name=name, supercategory='shape') for i, name in enumerate(CATEGORIES)]
     os.makedirs(os.path.join(out_dir, 'annotations'), exist_ok=True)
-    with open(os.path.join(out_dir, 'annotations', f'instances_{split}.json'), 'w') as f:
+    with open(os.path.join(out_dir, 'annotations', ann_file), 'w') as f:
         json.dump(dict(images=images, annotations=annotations, categories=categories), f)
     return ann_id
 
 
-def generate_coco(out_dir, train=16, val=8, size=(224, 224), seed=0):
-    """Write the COCO-layout dataset (images of ``size`` = (W, H)); returns ``out_dir``."""
+def generate_coco(out_dir, train=16, val=8, size=(224, 224), seed=0, custom_layout=False, boxes_only=False):
+    """Write the COCO-layout dataset (images of ``size`` = (W, H)); returns ``out_dir``.
+
+    ``custom_layout``: the layout of docs/custom_data.md (``annotations/{train,val}.json``, ``{train,val}/``)
+    instead of COCO's (``annotations/instances_{train,val}2017.json``, ``{train,val}2017/``).
+    ``boxes_only``: no ``segmentation`` in the annotations, as labelling tools export boxes.
+    """
     rng = np.random.default_rng(seed)
-    next_id = _coco_split(out_dir, 'train2017', train, size, rng, 1)
-    _coco_split(out_dir, 'val2017', val, size, rng, next_id)
+    splits = ('train', 'val') if custom_layout else ('train2017', 'val2017')
+    names = [f'{s}.json' if custom_layout else f'instances_{s}.json' for s in splits]
+    next_id = _coco_split(out_dir, splits[0], train, size, rng, 1, names[0], boxes_only)
+    _coco_split(out_dir, splits[1], val, size, rng, next_id, names[1], boxes_only)
     return out_dir
 
 
-def _ade20k_split(out_dir, split, count, rng):
-    for sub in ('images', 'annotations'):
+def _ade20k_split(out_dir, split, count, rng, labels):
+    for sub in ('images', labels):
         os.makedirs(os.path.join(out_dir, sub, split), exist_ok=True)
     for index in range(count):
         width, height = int(rng.integers(200, 420)), int(rng.integers(180, 330))
@@ -92,12 +100,17 @@ def _ade20k_split(out_dir, split, count, rng):
             cv2.fillPoly(label, [np.round(polygon).astype(np.int32)], category + 1)
         name = f'toy_{split}_{index:06d}'
         cv2.imwrite(os.path.join(out_dir, 'images', split, name + '.jpg'), image)
-        cv2.imwrite(os.path.join(out_dir, 'annotations', split, name + '.png'), label)
+        cv2.imwrite(os.path.join(out_dir, labels, split, name + '.png'), label)
 
 
-def generate_ade20k(out_dir, train=16, val=8, seed=0):
-    """Write the ADE20K-layout dataset; returns ``out_dir``."""
+def generate_ade20k(out_dir, train=16, val=8, seed=0, custom_layout=False):
+    """Write the ADE20K-layout dataset; returns ``out_dir``.
+
+    ``custom_layout``: the layout of docs/custom_data.md (``images/{train,val}/``, ``labels/{train,val}/``)
+    instead of ADE20K's (``images/{training,validation}/``, ``annotations/{training,validation}/``).
+    """
     rng = np.random.default_rng(seed)
-    _ade20k_split(out_dir, 'training', train, rng)
-    _ade20k_split(out_dir, 'validation', val, rng)
+    labels = 'labels' if custom_layout else 'annotations'
+    for split, count in zip(('train', 'val') if custom_layout else ('training', 'validation'), (train, val)):
+        _ade20k_split(out_dir, split, count, rng, labels)
     return out_dir

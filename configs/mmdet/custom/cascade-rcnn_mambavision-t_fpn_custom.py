@@ -73,7 +73,8 @@ test_evaluator = val_evaluator
 auto_scale_lr = dict(enable=True, base_batch_size=16)
 train_cfg = dict(max_epochs=max_epochs, val_interval=1)   # evaluated after every epoch
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=500),
+    # warm-up over the first epoch, whatever the size of the dataset
+    dict(type='LinearLR', start_factor=0.001, by_epoch=True, begin=0, end=1, convert_to_iter_based=True),
     dict(type='MultiStepLR', by_epoch=True, begin=0, end=max_epochs,
          milestones=[max_epochs * 3 // 4, max_epochs * 11 // 12], gamma=0.1),
 ]

@@ -8,7 +8,7 @@ val_img, val_labels = 'images/val/', 'labels/val/'
 img_suffix, seg_map_suffix = '.jpg', '.png'        # image a.jpg has its labels in a.png
 # Start from a trained segmentor (e.g. the published ADE20K one: the classifiers of another class count are
 # re-initialised, with one line saying which), or None to start from the ImageNet backbone alone.
-load_from = 'checkpoints/upernet_mambavision_tiny_ade20k.pth'
+load_from = 'checkpoints/mamba_vision_160k_ade20k-512x512_tiny.pth'
 backbone_checkpoint = 'checkpoints/mambavision_tiny_1k.pth.tar'   # used when load_from is None
 max_iters = 20000
 val_interval = 2000                      # iterations between evaluations (and checkpoints)
@@ -65,7 +65,7 @@ test_dataloader = val_dataloader
 # (GPUs x batch_size) when training starts. No layer-wise learning-rate decay: the published MambaVision
 # recipes use none.
 auto_scale_lr = dict(enable=True, base_batch_size=16)
-warmup_iters = min(1500, max_iters // 10)
+warmup_iters = max(1, min(1500, max_iters // 10))   # 1500 as published, shorter for short runs
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=val_interval)
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=warmup_iters),
