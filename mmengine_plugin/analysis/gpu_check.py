@@ -377,6 +377,12 @@ def check_determinism(report, device, plan, configs):
 
 
 # ----------------------------------------------------------------------------------------------- speed
+def detector_classes(model) -> int:
+    """The class count of a two-stage (its first box head) or one-stage detector."""
+    head = model.roi_head.bbox_head if hasattr(model, 'roi_head') else model.bbox_head
+    return (head[0] if isinstance(head, torch.nn.ModuleList) else head).num_classes
+
+
 def synthetic_batch(scope, model, size, batch, device):
     """A batch of random images with ground truth: a few boxes and their masks, or a label map."""
     height, width = size
@@ -396,7 +402,8 @@ def synthetic_batch(scope, model, size, batch, device):
             for mask, (x1, y1, x2, y2) in zip(masks, boxes.int().tolist()):
                 mask[y1:y2, x1:x2] = 1
             sample = DetDataSample(metainfo=meta)
-            sample.gt_instances = InstanceData(bboxes=boxes, labels=torch.randint(0, 3, (5,), generator=g),
+            classes = detector_classes(model)
+            sample.gt_instances = InstanceData(bboxes=boxes, labels=torch.randint(0, classes, (5,), generator=g),
                                                masks=BitmapMasks(masks, height, width))
         else:
             from mmengine.structures import PixelData
