@@ -100,6 +100,8 @@ def cpu_model() -> str:
 
 def describe_environment(device: torch.device) -> list:
     """(item, value) rows: the hardware and every package version a result on ``device`` depends on."""
+    import mmcv  # installed as mmcv or mmcv-lite: its own version, whichever distribution
+
     from mmengine_plugin import compiled_mmcv_ops
     rows = []
     if device.type == 'cuda':
@@ -113,8 +115,8 @@ def describe_environment(device: torch.device) -> list:
              ('torch', f'{torch.__version__} (CUDA {torch.version.cuda})' if torch.version.cuda else torch.__version__),
              ('triton', _version('triton')),
              ('mamba-ssm', _version('mamba-ssm')),
-             ('mmcv', f"{_version('mmcv')}, " + ('compiled ops' if compiled_mmcv_ops()
-                                                 else 'no compiled ops (RoIAlign and NMS in PyTorch)')),
+             ('mmcv', f'{mmcv.__version__}, ' + ('compiled ops' if compiled_mmcv_ops()
+                                                else 'no compiled ops (RoIAlign and NMS in PyTorch)')),
              ('mmengine / mmdet / mmseg',
               ' / '.join(_version(name) for name in ('mmengine', 'mmdet', 'mmsegmentation')))]
     return rows
