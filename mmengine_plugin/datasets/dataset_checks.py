@@ -37,9 +37,8 @@ def _samples(dataset) -> List[dict]:
     return [dataset.get_data_info(i) for i in range(len(dataset))]
 
 
-def check_files_exist(dataset, samples=None) -> None:
+def check_files_exist(dataset, samples) -> None:
     """Every sample's image (and segmentation map, where the dataset has them) exists."""
-    samples = _samples(dataset) if samples is None else samples
     missing = [s['img_path'] for s in samples if s.get('img_path') and not osp.isfile(s['img_path'])]
     if missing:
         raise DatasetError(f'{len(missing)} of {len(samples)} images of {_describe(dataset)} do not exist, '
@@ -72,7 +71,7 @@ def check_coco_categories(dataset) -> None:
 
 
 def _json_categories(ann_file) -> List[dict]:
-    """The annotation file's categories, in its order (the file is read again only once a problem is found)."""
+    """The annotation file's categories, in its order (mmdet keeps none of the names; this reads the file again)."""
     with open(ann_file) as f:
         return json.load(f)['categories']
 
@@ -87,9 +86,9 @@ def empty_dataset_error(dataset) -> DatasetError:
                         f"data_prefix={getattr(dataset, 'data_prefix', None)!r})")
 
 
-def check_not_empty(dataset, samples=None) -> None:
+def check_not_empty(dataset, samples) -> None:
     """A dataset has at least one sample (mmdet drops the images without annotations from training sets)."""
-    if hasattr(dataset, 'get_data_info') and not (_samples(dataset) if samples is None else samples):
+    if hasattr(dataset, 'get_data_info') and not samples:
         raise empty_dataset_error(dataset)
 
 
@@ -113,11 +112,11 @@ def check_coco_classes(dataset) -> None:
                        + f' of the configured classes; its categories are {tuple(categories)}')
 
 
-def check_boxes_inside_images(dataset, samples=None, tolerance: float = 1.0) -> None:
+def check_boxes_inside_images(dataset, samples, tolerance: float = 1.0) -> None:
     """Every box lies inside its image (within ``tolerance`` pixels): a box outside is a labelling or export
     error (wrong image size, boxes of a resized image) that would train on the wrong pixels."""
     outside = []
-    for sample in _samples(dataset) if samples is None else samples:
+    for sample in samples:
         width, height = sample.get('width'), sample.get('height')
         if width is None or height is None:
             continue
@@ -137,12 +136,11 @@ def _loads_masks(dataset) -> bool:
     return any(getattr(t, 'with_mask', False) for t in transforms)
 
 
-def check_masks_present(dataset, samples=None) -> None:
+def check_masks_present(dataset, samples) -> None:
     """When the pipeline loads masks, every box has one (mmdet would fail on the first box without)."""
     if not _loads_masks(dataset):
         return
-    instances = [i for sample in (_samples(dataset) if samples is None else samples)
-                 for i in sample.get('instances', [])]
+    instances = [i for sample in samples for i in sample.get('instances', [])]
     without = sum(1 for i in instances if i.get('mask') is None)
     if without:
         raise DatasetError(f'{without} of {len(instances)} boxes of {_describe(dataset)} have no segmentation, but '

@@ -13,12 +13,12 @@ import argparse
 import contextlib
 import importlib
 import os
-import platform
 
 import torch
 
 from mmengine_plugin import compiled_mmcv_ops  # importing the plugin installs the PyTorch ops where needed
 import mmengine_plugin.ops.mmcv_ext as pytorch_ops
+from mmengine_plugin.analysis.environment import cpu_model
 from mmengine_plugin.analysis.flops import random_rois
 from mmengine_plugin.analysis.measure import Table, measure
 
@@ -92,14 +92,6 @@ def detector(device):
     packed = demo_mm_inputs(1, [[3, HEIGHT, WIDTH]], num_items=[5], num_classes=80, with_mask=True)
     data = model.data_preprocessor(packed, True)
     return model, data['inputs'], data['data_samples']
-
-
-def cpu_model() -> str:
-    try:
-        with open('/proc/cpuinfo') as f:
-            return next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
-    except (OSError, StopIteration):
-        return platform.processor() or 'CPU'
 
 
 def main():
