@@ -4,48 +4,133 @@ Accepted: published classification checkpoints (``.pth.tar`` holding 'state_dict
 possibly prefixed 'module.'), Hugging Face copies ('model.' prefix; safetensors or .bin) and full
 mmdet/mmseg checkpoints (backbone keys under 'backbone.'). Classifier tensors ('head.*', 'norm.*')
 are dropped.
+
+Every file is read with ``torch.load(weights_only=True)`` and an explicit allow-list of the few globals
+that published and mmengine-written files hold (:func:`allowed_globals`); a file that needs anything
+else is refused, never fully unpickled.
 """
+import argparse
 import logging
 import os
 import pickle
-from typing import Dict, Optional
+import re
+from collections import Counter, OrderedDict
+from typing import Dict, List, Optional
 
+import numpy as np
 import torch
 import torch.nn as nn
 
 logger = logging.getLogger(__name__)
 
 CLASSIFIER_PREFIXES = ('head.', 'norm.')
+CONVERTER = 'tools/model_converters/convert_checkpoint.py'
 
 
-_announced_full_unpickles = set()
+class CheckpointReadError(ValueError):
+    """A checkpoint that cannot be read: not a checkpoint, refused, or not downloadable. The message is one line."""
+
+
+class UnsafeCheckpointError(CheckpointReadError):
+    """A checkpoint whose unpickling would call something outside the allow-list: it could run code."""
+
+
+def _numpy_globals() -> list:
+    """numpy's array, dtype and scalar reconstruction, under the names numpy 1.x and 2.x pickle them with."""
+    multiarray = np._core.multiarray if hasattr(np, '_core') else np.core.multiarray
+    entries = [np.ndarray, np.dtype, multiarray._reconstruct, multiarray.scalar]
+    codes = ('b1', 'i1', 'i2', 'i4', 'i8', 'u1', 'u2', 'u4', 'u8', 'f2', 'f4', 'f8', 'U', 'S')
+    entries += [type(np.dtype(code)) for code in codes]
+    for package in ('numpy.core', 'numpy._core'):  # files written under numpy 1.x name numpy.core
+        entries += [(multiarray._reconstruct, f'{package}.multiarray._reconstruct'),
+                    (multiarray.scalar, f'{package}.multiarray.scalar')]
+    return entries
+
+
+# What a checkpoint may hold beyond tensors and plain data (``torch.load(weights_only=True)`` with these
+# globals and nothing else), each with the files that need it. torch itself allows OrderedDict and Counter
+# (mmengine's MultiStepParamScheduler pickles its milestones as a Counter). The plugin layer adds mmengine's
+# HistoryBuffer (mmengine_plugin/engine/checkpoint.py).
+_SAFE_GLOBALS: Dict[object, str] = {}
+
+
+def allow_globals(entries: list, needed_by: str) -> None:
+    """Allow ``entries`` (classes or functions, or ``(function, 'module.name')`` pairs as
+    ``torch.serialization.add_safe_globals`` takes them) in every checkpoint :func:`torch_load` reads.
+    ``needed_by`` says which files hold them."""
+    for entry in entries:
+        _SAFE_GLOBALS[entry] = needed_by
+
+
+def allowed_globals() -> Dict[str, str]:
+    """The allow-list as ``{'module.name': the files that need it}``."""
+    def name(entry):
+        return entry[1] if isinstance(entry, tuple) else f'{entry.__module__}.{entry.__qualname__}'
+    return {name(entry): needed_by for entry, needed_by in _SAFE_GLOBALS.items()}
+
+
+allow_globals([argparse.Namespace], 'published ImageNet .pth.tar files (their training arguments)')
+allow_globals(_numpy_globals(), 'mmengine runner checkpoints (numpy values in meta and the message hub), '
+                                'written under numpy 1.x or 2.x')
+
+
+def refusal(path: str, error: Exception) -> Optional[str]:
+    """The one-line message for a file that the weights-only unpickler refused, or None when ``error`` is not
+    a refusal (a damaged or foreign file)."""
+    text = str(error)
+    found = re.search(r'(getattr\(.*?\)) is not allowed', text) or re.search(r'GLOBAL ([\w.]+)', text)
+    if found is None:
+        return None
+    name = found.group(1)
+    if '.' not in name:  # torch names builtins without their module; its scan of the file has full names
+        try:
+            name = next(iter(torch.serialization.get_unsafe_globals_in_checkpoint(path)), name)
+        except Exception:  # not a zip checkpoint (torch's legacy format): keep torch's name
+            pass
+    return (f'{path} was refused: loading it would call {name}, which is not on the allow-list of what '
+            f'a checkpoint may hold (it could run code). If you trust this file, convert it once: '
+            f'python {CONVERTER} {path} SAFE_COPY.pth --trust-pickle')
 
 
 def torch_load(path: str, map_location='cpu') -> object:
-    """``torch.load``, safely (weights_only) when the file allows it.
+    """``torch.load(path, weights_only=True)`` with the allow-list above, and nothing else.
 
-    Files that pickle other objects (training arguments, numpy values, mmengine's message hub) are
-    fully unpickled instead; the log says so and why, once per file. Only load files you trust.
+    Raises UnsafeCheckpointError (one line naming the first disallowed global and the one-time conversion)
+    for a file that holds anything else, CheckpointReadError for a file that is not a PyTorch checkpoint.
     """
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as safe_error:
-        lines = [line.strip() for line in str(safe_error).splitlines() if line.strip()]
-        reason = next((line for line in lines if 'Unsupported' in line), lines[0] if lines else '')
+    with torch.serialization.safe_globals(list(_SAFE_GLOBALS)):
         try:
-            obj = torch.load(path, map_location=map_location, weights_only=False)
-        except Exception as exc:
-            raise ValueError(f'{path} is not a PyTorch checkpoint ({type(exc).__name__}: {exc})') from exc
-        if path not in _announced_full_unpickles:
-            _announced_full_unpickles.add(path)
-            logger.warning('%s holds objects beyond tensors and plain data, so it was fully unpickled '
-                           '(weights_only=False); only load checkpoints you trust. Reason: %s',
-                           path, reason or 'unknown')
-        return obj
-    except FileNotFoundError:
-        raise
-    except Exception as exc:  # the unpickler fails on garbage in many ways (IndexError, EOFError, ...)
-        raise ValueError(f'{path} is not a PyTorch checkpoint ({type(exc).__name__}: {exc})') from exc
+            return torch.load(path, map_location=map_location, weights_only=True)
+        except FileNotFoundError:
+            raise
+        except Exception as exc:  # the unpickler fails on garbage in many ways (IndexError, EOFError, ...)
+            message = refusal(path, exc)
+            if message:
+                raise UnsafeCheckpointError(message) from None
+            raise CheckpointReadError(f'{path} is not a PyTorch checkpoint ({type(exc).__name__}: '
+                                      f'{str(exc).splitlines()[0] if str(exc) else ""})') from exc
+
+
+def plain_data(value, replaced: Optional[List[str]] = None, where: str = ''):
+    """``value`` with nothing a weights-only load refuses: tensors, numbers, strings and containers kept,
+    numpy values as Python numbers and lists, ``argparse.Namespace`` as a dict, any other object as its
+    ``repr`` (its place appended to ``replaced``)."""
+    if isinstance(value, (np.generic, np.ndarray)):  # before the numbers: np.float64 is a float
+        return value.tolist()
+    if isinstance(value, (torch.Tensor, torch.dtype, torch.device, str, bytes, int, float, complex, bool,
+                          type(None))):
+        return value
+    if isinstance(value, argparse.Namespace):
+        value = vars(value)
+    if isinstance(value, dict):
+        kind = type(value) if type(value) in (OrderedDict, Counter) else dict  # both allowed by torch itself
+        return kind({k: plain_data(v, replaced, f'{where}.{k}' if where else str(k)) for k, v in value.items()})
+    if isinstance(value, (list, tuple, set)):
+        items = [plain_data(v, replaced, f'{where}[{i}]') for i, v in enumerate(value)]
+        return items if isinstance(value, list) else set(items) if isinstance(value, set) else tuple(items)
+    if replaced is not None:
+        replaced.append(f'{where or "the whole file"} ({type(value).__module__}.{type(value).__qualname__})')
+    return repr(value)
 
 
 def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
@@ -60,7 +145,7 @@ def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
         try:
             return load_file(path, device='cpu')
         except Exception as exc:
-            raise ValueError(f'{path} is not a safetensors file ({exc})') from exc
+            raise CheckpointReadError(f'{path} is not a safetensors file ({exc})') from exc
     obj = torch_load(path)
     if isinstance(obj, dict):
         for key in ('state_dict', 'model'):
@@ -68,7 +153,7 @@ def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
                 obj = obj[key]
                 break
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(f'{path} holds no state dict (expected a mapping of names to tensors, possibly under '
+        raise CheckpointReadError(f'{path} holds no state dict (expected a mapping of names to tensors, possibly under '
                          "'state_dict' or 'model')")
     return dict(obj)
 

@@ -208,6 +208,22 @@ def mmengine_checkpoint():
                             'resumed_keys': {'train/loss': True}}}
 
 
+class RunsCommand:
+    """Unpickles as ``os.system(command)``: what a crafted checkpoint does to whoever fully unpickles it."""
+
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return os.system, (self.command,)
+
+
+def code_running_checkpoint(path, marker, state_dict=None) -> None:
+    """A checkpoint at ``path`` whose full unpickling creates the file ``marker`` (its weights: ``state_dict``)."""
+    torch.save({'state_dict': state_dict or {'backbone.outnorm0.weight': torch.ones(80)},
+                'meta': {'note': RunsCommand(f'touch {marker}')}}, path)
+
+
 def build_runner(config, work_dir, options):
     """The runner of ``config`` with ``options`` merged in, working in ``work_dir``."""
     from mmengine.config import Config

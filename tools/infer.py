@@ -9,6 +9,7 @@ input, DIR/preds/ one JSON file. Unreadable inputs are named and skipped; the ex
 import argparse
 import sys
 
+from mambavision_backbone.checkpoint import CheckpointReadError
 from mmengine_plugin.apis.inference import InputError, report, run_inference
 
 
@@ -29,7 +30,7 @@ def main():
     try:
         written, skipped = run_inference(args.config, args.checkpoint, args.inputs, args.out_dir, args.device,
                                          args.score_thr, args.batch_size)
-    except InputError as exc:
+    except (InputError, CheckpointReadError) as exc:
         sys.exit(f'error: {exc}')
     sys.exit(report(written, skipped, args.out_dir))
 

@@ -2,7 +2,8 @@
 import argparse
 import os
 
-from mmengine_plugin.apis.launcher import add_common_arguments, build_runner, finish_distributed, load_config
+from mmengine_plugin.apis.launcher import (add_common_arguments, build_runner, exit_on_checkpoint_errors,
+                                           finish_distributed, load_config)
 
 
 def parse_args():
@@ -39,4 +40,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    exit_on_checkpoint_errors(main)

@@ -1,9 +1,13 @@
 """What tools/train.py and tools/test.py do besides parsing arguments, as mmdet's own tools do it."""
 import os.path as osp
+import sys
+from typing import Callable
 
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
+
+from mambavision_backbone.checkpoint import CheckpointReadError
 
 from ..engine.distributed import setup_cpu_distributed
 
@@ -52,3 +56,12 @@ def add_common_arguments(parser) -> None:
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def exit_on_checkpoint_errors(main: Callable[[], None]) -> None:
+    """Run a tool's ``main``; a checkpoint that cannot be read (refused, not downloadable, not a checkpoint) ends
+    it with that error's one line and exit status 1 instead of a traceback."""
+    try:
+        main()
+    except CheckpointReadError as exc:
+        sys.exit(f'error: {exc}')

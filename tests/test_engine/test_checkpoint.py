@@ -1,5 +1,6 @@
-"""Loading mmengine checkpoints safely on torch >= 2.6 through mmengine's own loader."""
+"""Loading checkpoints through mmengine's own loader: weights-only with an allow-list, never a full unpickle."""
 import argparse
+import datetime
 import io
 import pickle
 import zipfile
@@ -11,8 +12,9 @@ from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
 import mmengine_plugin  # noqa: F401  (replaces the loader)
+from mambavision_backbone.checkpoint import UnsafeCheckpointError, allowed_globals
 
-from ..helpers import mmengine_checkpoint, run_tool
+from ..helpers import RunsCommand, mmengine_checkpoint, run_tool
 
 
 def as_numpy1_file(checkpoint, path):
@@ -40,7 +42,6 @@ def test_mmengine_checkpoints_load_safely_through_mmengine(tmp_path, package_log
     assert torch.equal(checkpoint['state_dict']['backbone.outnorm0.weight'], torch.ones(80))
     assert checkpoint['message_hub']['log_scalars']['train/loss'].mean() == 0.75
     assert checkpoint['message_hub']['runtime_info']['eta'] == 2.5
-    assert not any('fully unpickled' in m for m in package_logs), package_logs
 
 
 def test_a_fresh_process_loads_them_safely(tmp_path):
@@ -51,7 +52,7 @@ def test_a_fresh_process_loads_them_safely(tmp_path):
             'hub = CheckpointLoader.load_checkpoint(sys.argv[1])["message_hub"]; '
             'print("mean loss", hub["log_scalars"]["train/loss"].mean())')
     out = run_tool(['-c', code, str(path)], tmp_path)
-    assert 'mean loss 0.75' in out and 'fully unpickled' not in out
+    assert 'mean loss 0.75' in out
 
 
 class _Reach:
@@ -68,20 +69,54 @@ class _Reach:
 @pytest.mark.parametrize('owner, name', [(OrderedDict, 'fromkeys'), (HistoryBuffer, 'register_statistics')])
 def test_getattr_is_allowed_for_history_buffer_statistics_only(tmp_path, owner, name):
     torch.save({'x': _Reach(owner, name)}, tmp_path / 'reach.pth')
-    with pytest.raises(pickle.UnpicklingError, match=f'getattr.*{name}.* is not allowed'):
-        torch.load(tmp_path / 'reach.pth', weights_only=True)
+    with pytest.raises(UnsafeCheckpointError, match=rf"would call getattr\(.*{owner.__name__}, '{name}'\)"):
+        CheckpointLoader.load_checkpoint(str(tmp_path / 'reach.pth'))
     torch.save({'x': _Reach(HistoryBuffer, 'mean')}, tmp_path / 'mean.pth')
-    assert torch.load(tmp_path / 'mean.pth', weights_only=True)['x'] is HistoryBuffer.mean
+    assert CheckpointLoader.load_checkpoint(str(tmp_path / 'mean.pth'))['x'] is HistoryBuffer.mean
 
 
-def test_files_with_other_objects_are_fully_unpickled_and_said_once(tmp_path, package_logs):
+def test_published_imagenet_file_loads_safely(tmp_path, package_logs):
     path = str(tmp_path / 'mambavision_tiny_1k.pth.tar')
-    torch.save({'state_dict': {'levels.0.blocks.0.conv1.weight': torch.zeros(1)}, 'args': argparse.Namespace(lr=1)},
-               path)
-    for _ in range(2):
-        assert 'args' in CheckpointLoader.load_checkpoint(path, map_location='cpu')
-    said = [m for m in package_logs if 'fully unpickled' in m]
-    assert len(said) == 1 and path in said[0] and 'argparse.Namespace' in said[0]
+    torch.save({'state_dict': {'levels.0.blocks.0.conv1.weight': torch.zeros(1)}, 'epoch': 310,
+                'args': argparse.Namespace(lr=1e-3, model='mamba_vision_T')}, path)
+    checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+    assert checkpoint['args'].model == 'mamba_vision_T' and checkpoint['epoch'] == 310
+    assert not package_logs
+
+
+@pytest.mark.parametrize('legacy_format', [False, True])
+def test_code_running_checkpoint_is_refused_with_the_way_out(tmp_path, legacy_format):
+    path, marker = tmp_path / 'evil.pth', tmp_path / 'marker'
+    torch.save({'state_dict': {'a': torch.zeros(1)}, 'args': argparse.Namespace(lr=1),
+                'meta': RunsCommand(f'touch {marker}')}, path, _use_new_zipfile_serialization=not legacy_format)
+    with pytest.raises(UnsafeCheckpointError) as error:
+        CheckpointLoader.load_checkpoint(str(path))
+    message = str(error.value)
+    assert '\n' not in message and message.startswith(f'{path} was refused: loading it would call posix.system,')
+    assert message.endswith(f'convert_checkpoint.py {path} SAFE_COPY.pth --trust-pickle')
+    assert not marker.exists()
+    torch.load(path, weights_only=False)  # the control: unpickled in full, the file runs its command
+    assert marker.exists()
+
+
+def test_other_objects_are_refused_by_their_full_name(tmp_path):
+    torch.save({'meta': {'time': datetime.datetime(2024, 5, 1)}, 'args': argparse.Namespace(lr=1)},
+               tmp_path / 'dated.pth')
+    with pytest.raises(UnsafeCheckpointError, match='would call datetime.datetime, which is not on the allow-list'):
+        CheckpointLoader.load_checkpoint(str(tmp_path / 'dated.pth'))
+    torch.save({'x': _Reach(eval, '__call__')}, tmp_path / 'reach.pth')  # torch's own message says 'eval'
+    with pytest.raises(UnsafeCheckpointError, match=r"would call builtins.eval, which"):
+        CheckpointLoader.load_checkpoint(str(tmp_path / 'reach.pth'))
+
+
+def test_the_allow_list_is_exactly_what_published_and_mmengine_files_need():
+    allowed = allowed_globals()
+    assert allowed['argparse.Namespace'].startswith('published ImageNet .pth.tar files')
+    assert allowed['mmengine.logging.history_buffer.HistoryBuffer'].startswith('mmengine runner checkpoints')
+    assert {name.split('.')[0] for name in allowed} == {'argparse', 'numpy', 'mmengine', 'builtins'}
+    assert [name for name in allowed if name.startswith('builtins')] == ['builtins.getattr']  # the stand-in
+    assert {name for name in allowed if 'multiarray' in name} == {
+        f'numpy.{core}.multiarray.{f}' for core in ('core', '_core') for f in ('_reconstruct', 'scalar')}
 
 
 def test_missing_checkpoint_is_named(tmp_path):

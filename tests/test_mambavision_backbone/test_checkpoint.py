@@ -1,11 +1,18 @@
 """Reading backbone weights from every published file layout."""
 
+import argparse
+import datetime
+from collections import Counter, OrderedDict
+
+import numpy as np
 import pytest
 import torch
 
 from mambavision_backbone import MambaVision, load_pretrained
+from mambavision_backbone.checkpoint import UnsafeCheckpointError, plain_data
 
-from ..helpers import huggingface_bin, huggingface_safetensors, mm_checkpoint, published_classification, randomize
+from ..helpers import (code_running_checkpoint, huggingface_bin, huggingface_safetensors, mm_checkpoint,
+                       published_classification, randomize)
 
 
 @pytest.fixture(scope='module')
@@ -38,11 +45,37 @@ def test_published_layouts_load(source, tmp_path, package_logs, writer, name, ou
         assert summary[0].startswith('loaded 245/253') and "'outnorm0.weight'" in summary[0]
 
 
-def test_fully_unpickled_file_is_announced(source, tmp_path, package_logs):
+def test_published_imagenet_file_loads_without_a_full_unpickle(source, tmp_path, package_logs):
     path = str(tmp_path / 'cls.pth.tar')
-    published_classification(source, path)  # holds an argparse.Namespace: not loadable with weights_only
+    published_classification(source, path)  # holds an argparse.Namespace: on the allow-list
     load_pretrained(MambaVision('tiny'), path)
-    assert any('fully unpickled' in m and 'Namespace' in m for m in package_logs), package_logs
+    assert len(package_logs) == 1 and package_logs[0].startswith('loaded 245/253 backbone tensors'), package_logs
+
+
+@pytest.mark.parametrize('name', ['mambavision_tiny_1k.pth.tar', 'pytorch_model.bin'])
+def test_code_running_file_is_refused_by_init_cfg(source, tmp_path, name):
+    path, marker = tmp_path / name, tmp_path / 'marker'
+    code_running_checkpoint(path, marker, {f'module.{k}': v for k, v in source.state_dict().items()})
+    model = MambaVision('tiny', init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    with pytest.raises(UnsafeCheckpointError, match=f'^{path} was refused: loading it would call posix.system'):
+        model.init_weights()
+    assert not marker.exists()
+
+
+def test_plain_data_keeps_what_a_weights_only_load_takes(tmp_path):
+    replaced = []
+    value = plain_data({'args': argparse.Namespace(lr=0.1, size=np.int32(3)), 'mean': np.float64(0.5),
+                        'shape': (np.int64(2), 3), 'weights': torch.ones(2), 'when': datetime.date(2024, 5, 1),
+                        'milestones': Counter({8: 1, 11: 1}), 'order': OrderedDict(a=np.arange(2))}, replaced)
+    assert torch.equal(value.pop('weights'), torch.ones(2))
+    assert value == {'args': {'lr': 0.1, 'size': 3}, 'mean': 0.5, 'shape': (2, 3),
+                     'when': 'datetime.date(2024, 5, 1)', 'milestones': Counter({8: 1, 11: 1}),
+                     'order': OrderedDict(a=[0, 1])}
+    assert type(value['mean']) is float and type(value['args']['size']) is int
+    assert type(value['milestones']) is Counter and type(value['order']) is OrderedDict
+    assert replaced == ['when (datetime.date)']
+    torch.save(value, tmp_path / 'plain.pth')
+    assert torch.load(tmp_path / 'plain.pth', weights_only=True)['shape'] == (2, 3)
 
 
 def test_shape_mismatch_names_key_and_shapes(source, tmp_path):

@@ -7,7 +7,8 @@ import torch
 
 from mambavision_backbone import MambaVision
 
-from ..helpers import ROOT, SMALL, huggingface_safetensors, published_classification, randomize
+from ..helpers import (ROOT, SMALL, code_running_checkpoint, huggingface_safetensors, load_in_fresh_process,
+                       published_classification, randomize)
 
 TOOL = os.path.join(ROOT, 'tools', 'model_converters', 'convert_checkpoint.py')
 
@@ -46,3 +47,22 @@ def test_unknown_model_and_wrong_arch_are_refused(tmp_path):
     result = convert(tmp_path / 'tiny.pth', tmp_path / 'x.pth', '--arch', 's')
     assert result.returncode != 0 and 'holds MambaVision-T, not the requested s' in result.stderr
     assert not os.path.exists(tmp_path / 'x.pth')
+
+
+def test_trust_pickle_is_the_one_explicit_way_to_read_a_refused_file(tmp_path):
+    source = randomize(MambaVision('tiny'), seed=6)
+    marker = tmp_path / 'marker'
+    code_running_checkpoint(tmp_path / 'shared.pth', marker, {f'backbone.{k}': v for k, v in source.state_dict().items()})
+    refused = convert(tmp_path / 'shared.pth', tmp_path / 'safe.pth')
+    assert refused.returncode == 1 and not marker.exists() and not os.path.exists(tmp_path / 'safe.pth')
+    assert refused.stderr.strip().splitlines()[-1].startswith(
+        f'error: {tmp_path / "shared.pth"} was refused: loading it would call posix.system')
+    trusted = convert(tmp_path / 'shared.pth', tmp_path / 'safe.pth', '--trust-pickle')
+    assert trusted.returncode == 0, trusted.stderr
+    assert marker.exists()  # trusting the file means running it: the converter says so before it does
+    assert 'fully unpickling it (--trust-pickle' in trusted.stdout
+    assert torch.load(tmp_path / 'safe.pth', weights_only=True)['meta']['note'] == 0  # what os.system returned
+    assert "'meta', 'state_dict'" in load_in_fresh_process(tmp_path / 'safe.pth')
+    target = MambaVision('tiny', pretrained=str(tmp_path / 'safe.pth'))
+    target.init_weights()
+    torch.testing.assert_close(target.levels[2].blocks[0].mixer.A_log, source.levels[2].blocks[0].mixer.A_log)

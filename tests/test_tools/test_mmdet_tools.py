@@ -11,7 +11,8 @@ import torch
 
 from mmengine_plugin.testing import generate_coco
 
-from ..helpers import ROOT, TOY_DET, checkpoint_weights, packaged_tool, run, run_tool, write_imagenet_config
+from ..helpers import (ROOT, TOY_DET, checkpoint_weights, code_running_checkpoint, packaged_tool, run, run_tool,
+                       write_imagenet_config)
 
 FAST = ['default_hooks.logger.interval=1', 'randomness.seed=0']
 
@@ -35,7 +36,6 @@ def test_training_on_cpu_from_a_published_imagenet_file(toy_run):
     cwd, log = toy_run
     assert log.count('no CUDA device: automatic mixed precision is switched off') == 1
     assert 'loaded 245/253 backbone tensors from imagenet.pth.tar' in log
-    assert log.count('fully unpickled') == 1 and 'Namespace' in log  # the pickled training arguments
     assert 'Epoch(train) [1][1/1]' in log
     # One AdamW step at a learning rate of 2e-5 moves no weight by more than about 1e-4: the trained backbone
     # is still the file's (a freshly initialised one is 0.1 or more away).
@@ -65,7 +65,7 @@ def test_packaged_test_and_ours_print_the_same_predictions(toy_run):
     ours = run_tool([os.path.join(ROOT, 'tools/test.py'), *args, '--work-dir', 'test_ours', '--show-dir', 'painted',
                      '--out', 'ours.pkl'], cwd)
     for out in (theirs, ours):
-        assert 'Evaluating bbox' in out and 'Evaluating segm' in out and 'fully unpickled' not in out
+        assert 'Evaluating bbox' in out and 'Evaluating segm' in out
     metrics = [[line.split('coco/bbox_mAP:')[1] for line in out.splitlines() if 'coco/bbox_mAP:' in line][0]
                .split('data_time')[0] for out in (theirs, ours)]
     assert 'coco/segm_mAP:' in metrics[0] and metrics[0] == metrics[1]
@@ -90,7 +90,7 @@ def test_det_inferencer_with_only_the_config_importing_the_plugin(toy_run):
             "result = inferencer('data/toy_coco/val2017/000000.jpg', pred_score_thr=0.0); "
             "print('labels', len(result['predictions'][0]['labels']))")
     out = run_tool(['-c', code], cwd)
-    assert 'labels 20' in out and 'fully unpickled' not in out  # test_cfg.rcnn.max_per_img detections
+    assert 'labels 20' in out  # test_cfg.rcnn.max_per_img detections
 
 
 def test_infer_tool_paints_every_readable_image(toy_run):
@@ -124,6 +124,52 @@ def test_infer_tool_errors_are_one_line(toy_run, tmp_path):
                    cwd, ok=False)
     assert 'does not fit the config: missing keys 1 (neck.fpn_convs.0.conv.weight), unexpected keys 1 ' \
            '(head.extra), shape mismatches 0 ()' in out.strip().splitlines()[-1]
+
+
+REFUSED = 'evil.pth was refused: loading it would call posix.system, which is not on the allow-list'
+
+
+@pytest.fixture
+def code_running_file(toy_run):
+    """The trained weights in a file that runs ``touch evil_ran`` when fully unpickled."""
+    cwd, _ = toy_run
+    code_running_checkpoint(cwd / 'evil.pth', cwd / 'evil_ran', checkpoint_weights(cwd / 'work/epoch_1.pth'))
+    yield cwd
+    assert not os.path.exists(cwd / 'evil_ran')
+
+
+def test_code_running_checkpoint_is_refused_by_mmdet_tools_and_apis(code_running_file):
+    cwd = code_running_file
+    out = run_tool([packaged_tool('mmdet', 'test.py'), 'toy_imagenet.py', 'evil.pth', '--work-dir', 'evil_test'],
+                   cwd, ok=False)
+    assert REFUSED in out
+    code = ('import mmdet_plugin, sys\n'
+            'from mmdet.apis import DetInferencer\n'
+            'from mmengine_plugin.deploy.onnx_export import build_export_module\n'
+            'from mmengine_plugin.apis.inference import run_inference\n'
+            'from mambavision_backbone.checkpoint import UnsafeCheckpointError\n'
+            'for name, load in [("DetInferencer", lambda: DetInferencer("toy_imagenet.py", "evil.pth", device="cpu")),\n'
+            '                   ("onnx export", lambda: build_export_module("toy_imagenet.py", "evil.pth")),\n'
+            '                   ("infer", lambda: run_inference("toy_imagenet.py", "evil.pth", ["data"], "evil_out"))]:\n'
+            '    try:\n'
+            '        load()\n'
+            '    except UnsafeCheckpointError as exc:\n'
+            '        print(name, "->", exc)\n')
+    out = run_tool(['-c', code], cwd)
+    for name in ('DetInferencer', 'onnx export', 'infer'):
+        assert f'{name} -> {REFUSED}' in out, out
+
+
+@pytest.mark.slow  # 4 tool starts (30 s); mmdet's test.py and the APIs are refused in make test
+def test_code_running_checkpoint_is_refused_by_our_tools_in_one_line(code_running_file):
+    cwd = code_running_file
+    for tool, args in [('tools/test.py', ['toy_imagenet.py', 'evil.pth', '--work-dir', 'evil_ours']),
+                       ('tools/train.py', ['toy_imagenet.py', '--resume', 'evil.pth', '--work-dir', 'evil_resume']),
+                       ('tools/infer.py', ['toy_imagenet.py', 'evil.pth', 'data', '--out-dir', 'evil_infer']),
+                       ('tools/deployment/pytorch2onnx.py', ['toy_imagenet.py', 'evil.pth', '--out', 'evil.onnx'])]:
+        out = run_tool([os.path.join(ROOT, tool), *args], cwd, ok=False)
+        assert out.strip().splitlines()[-1].startswith(f'error: {REFUSED}'), (tool, out[-2000:])
+    assert not os.path.exists(cwd / 'evil.onnx')
 
 
 def test_missing_imagenet_file_stops_training_with_advice(toy_run):

@@ -22,6 +22,7 @@ import time
 import torch
 from mmengine.config import DictAction
 
+from mambavision_backbone.checkpoint import CheckpointReadError
 from mmengine_plugin.apis.inference import InputError
 from mmengine_plugin.deploy.onnx_export import build_export_module, default_shape, export_onnx
 from mmengine_plugin.deploy.onnx_runtime import max_relative_difference, onnx_session
@@ -77,7 +78,7 @@ def main():
     try:
         module, part, metadata = build_export_module(args.config, args.checkpoint, args.backbone_only,
                                                      args.cfg_options)
-    except InputError as exc:
+    except (InputError, CheckpointReadError) as exc:
         sys.exit(f'error: {exc}')
     shape = tuple(args.shape) if args.shape else default_shape(args.config)
     print(f'exporting the {part} of {osp.basename(args.config)} ({metadata["checkpoint"]}) at '
