@@ -1,9 +1,12 @@
 """MambaVision backbone for dense prediction, in plain PyTorch."""
 from .checkpoint import backbone_state_dict, load_pretrained, read_state_dict
+from .errors import CheckpointReadError, DownloadError, UnsafeCheckpointError
+from .hub import download_checkpoint
 from .logs import route_logs_to
 from .model import ARCH_ALIASES, ARCH_SETTINGS, MambaVision, attention_block_indices
 from .scan import mamba_ssm_available, resolve_backend, selective_scan
 
 __all__ = ['MambaVision', 'ARCH_SETTINGS', 'ARCH_ALIASES', 'attention_block_indices', 'selective_scan',
            'resolve_backend', 'mamba_ssm_available', 'load_pretrained', 'read_state_dict',
-           'backbone_state_dict', 'route_logs_to']
+           'backbone_state_dict', 'route_logs_to', 'CheckpointReadError', 'DownloadError', 'UnsafeCheckpointError',
+           'download_checkpoint']

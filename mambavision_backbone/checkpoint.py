@@ -21,18 +21,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from .errors import CheckpointReadError, UnsafeCheckpointError
+from .hub import local_checkpoint
+
 logger = logging.getLogger(__name__)
 
 CLASSIFIER_PREFIXES = ('head.', 'norm.')
 CONVERTER = 'tools/model_converters/convert_checkpoint.py'
-
-
-class CheckpointReadError(ValueError):
-    """A checkpoint that cannot be read: not a checkpoint, refused, or not downloadable. The message is one line."""
-
-
-class UnsafeCheckpointError(CheckpointReadError):
-    """A checkpoint whose unpickling would call something outside the allow-list: it could run code."""
 
 
 def _numpy_globals() -> list:
@@ -93,11 +88,13 @@ def refusal(path: str, error: Exception) -> Optional[str]:
 
 
 def torch_load(path: str, map_location='cpu') -> object:
-    """``torch.load(path, weights_only=True)`` with the allow-list above, and nothing else.
+    """``torch.load(path, weights_only=True)`` with the allow-list above, and nothing else. A URL is read from
+    its cached download (:func:`mambavision_backbone.hub.download_checkpoint`).
 
     Raises UnsafeCheckpointError (one line naming the first disallowed global and the one-time conversion)
     for a file that holds anything else, CheckpointReadError for a file that is not a PyTorch checkpoint.
     """
+    path = local_checkpoint(path)
     with torch.serialization.safe_globals(list(_SAFE_GLOBALS)):
         try:
             return torch.load(path, map_location=map_location, weights_only=True)
@@ -134,7 +131,8 @@ def plain_data(value, replaced: Optional[List[str]] = None, where: str = ''):
 
 
 def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
-    """Read the tensors of a checkpoint file, unwrapping 'state_dict' / 'model' containers."""
+    """Read the tensors of a checkpoint file or URL, unwrapping 'state_dict' / 'model' containers."""
+    path = local_checkpoint(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f'checkpoint file not found: {path}')
     if path.endswith('.safetensors'):

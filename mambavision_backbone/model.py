@@ -8,6 +8,7 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as checkpoint
 
 from .checkpoint import load_pretrained
+from .hub import is_url
 from .layers import ConvBlock, Downsample, LayerNorm2d, MambaVisionBlock, MambaVisionMixer, PatchEmbed
 
 
@@ -133,8 +134,8 @@ class MambaVision(nn.Module):
             output norms); frozen parts stay in eval mode across ``train()``.
         norm_eval: keep every BatchNorm in eval mode while training.
         with_cp: gradient checkpointing for every block.
-        pretrained: checkpoint path, shorthand for ``init_cfg=dict(type='Pretrained', checkpoint=path)``.
-        init_cfg: None or ``dict(type='Pretrained', checkpoint=path[, prefix=...])``; loaded by
+        pretrained: checkpoint path or URL, shorthand for ``init_cfg=dict(type='Pretrained', checkpoint=path)``.
+        init_cfg: None or ``dict(type='Pretrained', checkpoint=path or URL[, prefix=...])``; loaded by
             :meth:`init_weights`, never in the constructor.
         scan_backend: selective-scan backend (see :mod:`mambavision_backbone.scan`).
     """
@@ -232,10 +233,10 @@ class MambaVision(nn.Module):
         if self.init_cfg is None:
             return
         path = self.init_cfg['checkpoint']
-        if not os.path.isfile(path):
+        if not is_url(path) and not os.path.isfile(path):
             raise FileNotFoundError(
-                f'pretrained MambaVision checkpoint not found: {path}. Download the ImageNet weights '
-                '(see the README, "Pretrained weights") and point the config at them, or train from scratch '
+                f'pretrained MambaVision checkpoint not found: {path}. Name the published ImageNet weights by URL '
+                '(the shipped configs do; README, "Model zoo") or a local copy of them, or train from scratch '
                 'with init_cfg=None (e.g. --cfg-options model.backbone.init_cfg=None).')
         load_pretrained(self, path, prefix=self.init_cfg.get('prefix'))
 

@@ -9,14 +9,14 @@ input, DIR/preds/ one JSON file. Unreadable inputs are named and skipped; the ex
 import argparse
 import sys
 
-from mambavision_backbone.checkpoint import CheckpointReadError
+from mambavision_backbone.errors import CheckpointReadError
 from mmengine_plugin.apis.inference import InputError, report, run_inference
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config', help='config file (mmdet or mmseg)')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='checkpoint file or URL')
     parser.add_argument('inputs', nargs='+', help='image files, folders or globs')
     parser.add_argument('--out-dir', required=True, help='where vis/ and preds/ are written')
     parser.add_argument('--device', default='cpu', help="'cpu', 'cuda' or 'cuda:N'")

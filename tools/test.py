@@ -3,6 +3,7 @@ import argparse
 import os
 import os.path as osp
 
+from mambavision_backbone.hub import is_url
 from mmengine_plugin.apis.launcher import (add_common_arguments, build_runner, exit_on_checkpoint_errors,
                                            finish_distributed, load_config)
 
@@ -10,7 +11,7 @@ from mmengine_plugin.apis.launcher import (add_common_arguments, build_runner, e
 def parse_args():
     parser = argparse.ArgumentParser(description='Test (and evaluate) a detector or segmentor')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='checkpoint file or URL')
     parser.add_argument('--out', help='dump the predictions to a pickle file (.pkl)')
     parser.add_argument('--show-dir', help='directory where painted predictions are saved')
     add_common_arguments(parser)
@@ -34,7 +35,7 @@ def add_visualization(cfg, show_dir):
 
 def main():
     args = parse_args()
-    if not osp.isfile(args.checkpoint):
+    if not is_url(args.checkpoint) and not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint {args.checkpoint} does not exist')
     cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
     cfg.load_from = args.checkpoint  # testing never initialises weights, so the ImageNet file is not read

@@ -17,6 +17,7 @@ from mmengine.config import Config
 from mmengine.utils import ProgressBar
 
 from mambavision_backbone.checkpoint import torch_load
+from mambavision_backbone.hub import is_url
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
@@ -130,7 +131,7 @@ def build_inferencer(config: str, checkpoint: str, device: str):
     """DetInferencer or MMSegInferencer, chosen by the config's default scope, with the weights checked."""
     if not osp.isfile(config):
         raise InputError(f'config {config} does not exist')
-    if not osp.isfile(checkpoint):
+    if not is_url(checkpoint) and not osp.isfile(checkpoint):
         raise InputError(f'checkpoint {checkpoint} does not exist')
     cfg = Config.fromfile(config)
     scope = cfg.get('default_scope')

@@ -7,7 +7,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mambavision_backbone.checkpoint import CheckpointReadError
+from mambavision_backbone.errors import CheckpointReadError
 
 from ..engine.distributed import setup_cpu_distributed
 

@@ -33,6 +33,7 @@ from mmengine.runner import load_state_dict
 
 from mambavision_backbone import MambaVision
 from mambavision_backbone.checkpoint import load_pretrained
+from mambavision_backbone.hub import is_url
 from ..apis.inference import InputError, check_checkpoint_fits, config_dataset_meta
 
 PARTS = ('backbone', 'segmentor', 'detector-features')
@@ -148,7 +149,7 @@ def build_export_module(config: str, checkpoint: str = None, backbone_only: bool
     """
     if not osp.isfile(config):
         raise InputError(f'config {config} does not exist')
-    if checkpoint is not None and not osp.isfile(checkpoint):
+    if checkpoint is not None and not is_url(checkpoint) and not osp.isfile(checkpoint):
         raise InputError(f'checkpoint {checkpoint} does not exist')
     cfg = Config.fromfile(config)
     if cfg_options:

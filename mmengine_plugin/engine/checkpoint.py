@@ -1,19 +1,24 @@
-"""Loading checkpoints safely in every mmengine entry point (torch >= 2.6 weights-only loading).
+"""Loading checkpoints safely in every mmengine entry point, from local files and URLs.
 
 mmengine 0.10.x pickles its message hub into each checkpoint: ``HistoryBuffer`` objects, whose statistics
 methods are pickled as ``getattr(HistoryBuffer, 'mean')``. Importing this module adds exactly these to the
 allow-list of :func:`mambavision_backbone.checkpoint.torch_load` (``getattr`` only through a stand-in that
 resolves HistoryBuffer's statistics and nothing else), and replaces mmengine's loader for local files
-(prefix ``''``, which every ``load_checkpoint``, ``load_from`` and ``--resume`` goes through) by one that
-reads with that allow-list and never fully unpickles.
+(prefix ``''``, which every ``load_checkpoint``, ``load_from`` and ``--resume`` goes through) and for URLs
+(``http://``, ``https://``; mmengine's own goes through ``torch.hub`` with ``weights_only=False``) by ones that
+read with that allow-list and never fully unpickle. A URL is downloaded once into torch's hub cache
+(:mod:`mambavision_backbone.hub`) and read from there afterwards, with no request.
 """
 import os.path as osp
 import pickle
 
+import torch.distributed as dist
+from mmengine.dist import get_dist_info
 from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
 from mambavision_backbone.checkpoint import allow_globals, torch_load
+from mambavision_backbone.hub import download_checkpoint
 
 
 def history_buffer_method(owner, name):
@@ -40,3 +45,18 @@ def load_local_checkpoint(filename, map_location=None):
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint {filename} does not exist')
     return torch_load(filename, map_location=map_location)
+
+
+# force=True replaces mmengine's ``load_from_http``, which unpickles the downloaded file in full.
+@CheckpointLoader.register_scheme(prefixes=('http://', 'https://'), force=True)
+def load_url_checkpoint(filename, map_location=None):
+    """mmengine's loader for URLs: download once into torch's hub cache (rank 0 first, the other ranks after a
+    barrier, so that one node downloads once), then load like a local file."""
+    rank, world_size = get_dist_info()
+    if rank == 0:
+        path = download_checkpoint(filename)
+    if world_size > 1:
+        dist.barrier()
+        if rank > 0:
+            path = download_checkpoint(filename)
+    return torch_load(path, map_location=map_location)

@@ -12,7 +12,8 @@ from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
 import mmengine_plugin  # noqa: F401  (replaces the loader)
-from mambavision_backbone.checkpoint import UnsafeCheckpointError, allowed_globals
+from mambavision_backbone.checkpoint import allowed_globals
+from mambavision_backbone.errors import UnsafeCheckpointError
 
 from ..helpers import RunsCommand, mmengine_checkpoint, run_tool
 

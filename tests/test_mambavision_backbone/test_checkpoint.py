@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from mambavision_backbone import MambaVision, load_pretrained
-from mambavision_backbone.checkpoint import UnsafeCheckpointError, plain_data
+from mambavision_backbone.checkpoint import plain_data
+from mambavision_backbone.errors import UnsafeCheckpointError
 
 from ..helpers import (code_running_checkpoint, huggingface_bin, huggingface_safetensors, mm_checkpoint,
                        published_classification, randomize)

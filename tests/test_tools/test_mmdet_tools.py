@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from mmengine_plugin.testing import generate_coco
+from mmengine_plugin.testing import CheckpointServer, generate_coco
 
 from ..helpers import (ROOT, TOY_DET, checkpoint_weights, code_running_checkpoint, packaged_tool, run, run_tool,
                        write_imagenet_config)
@@ -53,17 +53,26 @@ def predictions(path):
         return [r['pred_instances'] for r in pickle.load(f)]
 
 
-def test_packaged_test_and_ours_print_the_same_predictions(toy_run):
+@pytest.fixture(scope='module')
+def weights_server(toy_run):
+    """The trained weights served by URL from 127.0.0.1, with an empty torch hub cache for the tools."""
     cwd, _ = toy_run
+    with CheckpointServer(str(cwd / 'work')) as server:
+        yield server, {'TORCH_HOME': str(cwd / 'torch_home')}
+
+
+def test_packaged_test_by_url_and_ours_by_file_print_the_same_predictions(toy_run, weights_server):
+    cwd, _ = toy_run
+    server, env = weights_server
     # The config's ImageNet file must not be needed for testing: point it at a file that does not exist.
     # After one epoch every mAP is 0.0 on both sides, which proves nothing: the predictions are compared box by
     # box instead, all 20 the toy config keeps (no score threshold).
-    args = ['toy_imagenet.py', 'work/epoch_1.pth', '--cfg-options', 'model.test_cfg.rcnn.score_thr=0.0',
-            'model.backbone.init_cfg.checkpoint=missing.pth']
-    theirs = run_tool([packaged_tool('mmdet', 'test.py'), *args, '--work-dir', 'test_packaged', '--out', 'theirs.pkl'],
-                      cwd)
-    ours = run_tool([os.path.join(ROOT, 'tools/test.py'), *args, '--work-dir', 'test_ours', '--show-dir', 'painted',
-                     '--out', 'ours.pkl'], cwd)
+    options = ['--cfg-options', 'model.test_cfg.rcnn.score_thr=0.0', 'model.backbone.init_cfg.checkpoint=missing.pth']
+    theirs = run_tool([packaged_tool('mmdet', 'test.py'), 'toy_imagenet.py', server.url('epoch_1.pth'), *options,
+                       '--work-dir', 'test_packaged', '--out', 'theirs.pkl'], cwd, env=env)
+    assert server.requests == ['/epoch_1.pth'] and 'downloading http://127.0.0.1' in theirs
+    ours = run_tool([os.path.join(ROOT, 'tools/test.py'), 'toy_imagenet.py', 'work/epoch_1.pth', *options,
+                     '--work-dir', 'test_ours', '--show-dir', 'painted', '--out', 'ours.pkl'], cwd)
     for out in (theirs, ours):
         assert 'Evaluating bbox' in out and 'Evaluating segm' in out
     metrics = [[line.split('coco/bbox_mAP:')[1] for line in out.splitlines() if 'coco/bbox_mAP:' in line][0]
@@ -83,14 +92,17 @@ def test_packaged_test_and_ours_print_the_same_predictions(toy_run):
     assert glob.glob(str(cwd / 'painted/**/*.jpg'), recursive=True), 'no painted prediction images'
 
 
-def test_det_inferencer_with_only_the_config_importing_the_plugin(toy_run):
+def test_det_inferencer_with_only_the_config_importing_the_plugin(toy_run, weights_server):
     cwd, _ = toy_run
-    code = ('from mmdet.apis import DetInferencer; '
-            "inferencer = DetInferencer(model='toy_imagenet.py', weights='work/epoch_1.pth', device='cpu'); "
+    server, env = weights_server
+    code = ('import sys; from mmdet.apis import DetInferencer; '
+            "inferencer = DetInferencer(model='toy_imagenet.py', weights=sys.argv[1], device='cpu'); "
             "result = inferencer('data/toy_coco/val2017/000000.jpg', pred_score_thr=0.0); "
             "print('labels', len(result['predictions'][0]['labels']))")
-    out = run_tool(['-c', code], cwd)
-    assert 'labels 20' in out  # test_cfg.rcnn.max_per_img detections
+    for weights in ('work/epoch_1.pth', server.url('epoch_1.pth')):
+        out = run_tool(['-c', code, weights], cwd, env=env)
+        assert 'labels 20' in out  # test_cfg.rcnn.max_per_img detections
+    assert server.requests == ['/epoch_1.pth']  # one download in this module: later uses read the cache
 
 
 def test_infer_tool_paints_every_readable_image(toy_run):
@@ -124,6 +136,11 @@ def test_infer_tool_errors_are_one_line(toy_run, tmp_path):
                    cwd, ok=False)
     assert 'does not fit the config: missing keys 1 (neck.fpn_convs.0.conv.weight), unexpected keys 1 ' \
            '(head.extra), shape mismatches 0 ()' in out.strip().splitlines()[-1]
+    url = 'http://127.0.0.1:9/absent/epoch_1.pth'  # port 9 (discard): nothing listens there
+    out = run_tool([*infer, url, 'data/toy_coco/val2017', '--out-dir', str(tmp_path)], cwd, ok=False,
+                   env={'TORCH_HOME': str(tmp_path / 'torch_home')})
+    assert out.strip().splitlines()[-1].startswith(f'error: could not download {url} (')
+    assert 'Traceback' not in out and not os.listdir(tmp_path / 'torch_home/hub/checkpoints')
 
 
 REFUSED = 'evil.pth was refused: loading it would call posix.system, which is not on the allow-list'
@@ -147,7 +164,7 @@ def test_code_running_checkpoint_is_refused_by_mmdet_tools_and_apis(code_running
             'from mmdet.apis import DetInferencer\n'
             'from mmengine_plugin.deploy.onnx_export import build_export_module\n'
             'from mmengine_plugin.apis.inference import run_inference\n'
-            'from mambavision_backbone.checkpoint import UnsafeCheckpointError\n'
+            'from mambavision_backbone.errors import UnsafeCheckpointError\n'
             'for name, load in [("DetInferencer", lambda: DetInferencer("toy_imagenet.py", "evil.pth", device="cpu")),\n'
             '                   ("onnx export", lambda: build_export_module("toy_imagenet.py", "evil.pth")),\n'
             '                   ("infer", lambda: run_inference("toy_imagenet.py", "evil.pth", ["data"], "evil_out"))]:\n'

@@ -22,7 +22,7 @@ import time
 import torch
 from mmengine.config import DictAction
 
-from mambavision_backbone.checkpoint import CheckpointReadError
+from mambavision_backbone.errors import CheckpointReadError
 from mmengine_plugin.apis.inference import InputError
 from mmengine_plugin.deploy.onnx_export import build_export_module, default_shape, export_onnx
 from mmengine_plugin.deploy.onnx_runtime import max_relative_difference, onnx_session

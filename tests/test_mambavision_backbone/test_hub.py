@@ -1,0 +1,81 @@
+"""Checkpoints by URL, against a real HTTP server on 127.0.0.1: one download into torch's hub cache, then none;
+every bad download a one-line error with nothing left in the cache."""
+import os
+import socket
+
+import pytest
+import torch
+
+from mambavision_backbone import MambaVision
+from mambavision_backbone.errors import DownloadError, UnsafeCheckpointError
+from mambavision_backbone.hub import download_checkpoint
+from mmengine_plugin.testing import CheckpointServer
+
+from ..helpers import code_running_checkpoint, published_classification, randomize
+
+
+@pytest.fixture
+def served(tmp_path, monkeypatch):
+    """A server for tmp_path/files (a published-style ImageNet file of a T backbone in it) and an empty cache."""
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    (tmp_path / 'files').mkdir()
+    source = randomize(MambaVision('tiny'), seed=11)
+    published_classification(source, str(tmp_path / 'files/mambavision_tiny_1k.pth.tar'))
+    with CheckpointServer(str(tmp_path / 'files')) as server:
+        yield server, source, tmp_path / 'torch_home/hub/checkpoints'
+
+
+def cached(folder):
+    return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+
+
+def test_downloaded_once_then_read_from_the_cache(served, package_logs):
+    server, source, cache = served
+    url = server.url('mambavision_tiny_1k.pth.tar')
+    for _ in range(2):
+        model = MambaVision('tiny', init_cfg=dict(type='Pretrained', checkpoint=url))
+        model.init_weights()
+        torch.testing.assert_close(model.levels[2].blocks[0].mixer.A_log, source.levels[2].blocks[0].mixer.A_log,
+                                   rtol=0, atol=0)
+    assert server.requests == ['/mambavision_tiny_1k.pth.tar']
+    assert cached(cache) == ['mambavision_tiny_1k.pth.tar']
+    assert any(m.startswith(f'downloading {url}') and str(cache) in m for m in package_logs), package_logs
+    assert sum(m.startswith('loaded 245/253 backbone tensors from ') for m in package_logs) == 2
+
+
+@pytest.mark.parametrize('mode, name, expected', [
+    ('', 'absent.pth', 'HTTP 404 Not Found'),
+    ('truncated', 'mambavision_tiny_1k.pth.tar', 'the download ended early'),
+    ('html', 'mambavision_tiny_1k.pth.tar', 'the server sent an HTML page, not a checkpoint'),
+])
+def test_bad_downloads_are_one_line_and_leave_nothing_cached(served, mode, name, expected):
+    server, _, cache = served
+    url = server.url(name, mode)
+    with pytest.raises(DownloadError) as error:
+        download_checkpoint(url)
+    message = str(error.value)
+    assert '\n' not in message and url in message and expected in message, message
+    assert f'put the file at {cache / name} by hand' in message
+    assert cached(cache) == []
+
+
+def test_refused_connection_names_the_url_and_where_to_put_the_file(served):
+    _, _, cache = served
+    with socket.socket() as probe:  # a port that nothing listens on once the probe is closed
+        probe.bind(('127.0.0.1', 0))
+        port = probe.getsockname()[1]
+    url = f'http://127.0.0.1:{port}/mambavision_tiny_1k.pth.tar'
+    with pytest.raises(DownloadError, match=f'could not download {url} .*Connection refused.*put the file at '
+                                            f'{cache}/mambavision_tiny_1k.pth.tar by hand'):
+        download_checkpoint(url)
+    assert cached(cache) == []
+
+
+def test_a_code_running_download_is_refused(served, tmp_path):
+    server, _, cache = served
+    code_running_checkpoint(tmp_path / 'files/shared.pth', tmp_path / 'marker')
+    model = MambaVision('tiny', init_cfg=dict(type='Pretrained', checkpoint=server.url('shared.pth')))
+    with pytest.raises(UnsafeCheckpointError, match=f'{cache}/shared.pth was refused: loading it would call '
+                                                    'posix.system'):
+        model.init_weights()
+    assert not (tmp_path / 'marker').exists()
