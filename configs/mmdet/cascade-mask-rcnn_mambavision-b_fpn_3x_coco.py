@@ -1,8 +1,8 @@
 # Cascade Mask R-CNN + FPN with MambaVision-B on COCO (3x). Published: 52.8 box AP / 45.7 mask AP.
 _base_ = ['./cascade-mask-rcnn_mambavision-t_fpn_3x_coco.py']
 
-# https://huggingface.co/nvidia/MambaVision-B-1K; None trains from scratch.
-pretrained_checkpoint = 'checkpoints/mambavision_base_1k.pth.tar'
+# ImageNet weights (downloaded once into torch's hub cache); None trains from scratch.
+pretrained_checkpoint = 'https://huggingface.co/nvidia/MambaVision-B-1K/resolve/main/mambavision_base_1k.pth.tar'
 
 model = dict(
     backbone=dict(

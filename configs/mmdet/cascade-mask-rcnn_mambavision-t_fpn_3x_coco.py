@@ -4,9 +4,10 @@
 _base_ = ['mmdet::convnext/cascade-mask-rcnn_convnext-t-p4-w7_fpn_4conv1fc-giou_amp-ms-crop-3x_coco.py',
           '../_base_/crash_safe_runtime.py']
 
-# ImageNet-1K classification checkpoint of the backbone, read once when training starts
-# (https://huggingface.co/nvidia/MambaVision-T-1K). Set to None to train from scratch.
-pretrained_checkpoint = 'checkpoints/mambavision_tiny_1k.pth.tar'
+# The published ImageNet-1K classification checkpoint of the backbone, downloaded once into torch's hub cache
+# and read when training starts (testing never reads it). A local copy instead:
+# --cfg-options model.backbone.init_cfg.checkpoint=FILE; None trains from scratch.
+pretrained_checkpoint = 'https://huggingface.co/nvidia/MambaVision-T-1K/resolve/main/mambavision_tiny_1k.pth.tar'
 
 custom_imports = dict(imports=['mmdet_plugin'], allow_failed_imports=False)
 

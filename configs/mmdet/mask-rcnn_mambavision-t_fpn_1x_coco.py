@@ -5,7 +5,7 @@ _base_ = ['mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py', '../_base_/crash_
 
 # ImageNet-1K classification checkpoint of the backbone (https://huggingface.co/nvidia/MambaVision-T-1K);
 # None trains from scratch.
-pretrained_checkpoint = 'checkpoints/mambavision_tiny_1k.pth.tar'
+pretrained_checkpoint = 'https://huggingface.co/nvidia/MambaVision-T-1K/resolve/main/mambavision_tiny_1k.pth.tar'
 
 custom_imports = dict(imports=['mmdet_plugin'], allow_failed_imports=False)
 

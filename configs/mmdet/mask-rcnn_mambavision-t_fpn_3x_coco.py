@@ -3,7 +3,7 @@
 # swapped (see the 1x config).
 _base_ = ['mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_amp-ms-crop-3x_coco.py', '../_base_/crash_safe_runtime.py']
 
-pretrained_checkpoint = 'checkpoints/mambavision_tiny_1k.pth.tar'
+pretrained_checkpoint = 'https://huggingface.co/nvidia/MambaVision-T-1K/resolve/main/mambavision_tiny_1k.pth.tar'
 
 custom_imports = dict(imports=['mmdet_plugin'], allow_failed_imports=False)
 

@@ -3,7 +3,7 @@
 # this one AdamW (lr 1e-4, weight decay 0.05) as every MambaVision detection recipe and the Swin paper use.
 _base_ = ['mmdet::swin/retinanet_swin-t-p4-w7_fpn_1x_coco.py', '../_base_/crash_safe_runtime.py']
 
-pretrained_checkpoint = 'checkpoints/mambavision_tiny_1k.pth.tar'
+pretrained_checkpoint = 'https://huggingface.co/nvidia/MambaVision-T-1K/resolve/main/mambavision_tiny_1k.pth.tar'
 
 custom_imports = dict(imports=['mmdet_plugin'], allow_failed_imports=False)
 

@@ -1,8 +1,8 @@
 # UPerNet with MambaVision-B on ADE20K (160k, 512x512, 16 GPUs x 1 image). Published: 49.1 mIoU.
 _base_ = ['./upernet_mambavision-t_160k_ade20k-512x512.py']
 
-# https://huggingface.co/nvidia/MambaVision-B-1K; None trains from scratch.
-pretrained_checkpoint = 'checkpoints/mambavision_base_1k.pth.tar'
+# ImageNet weights (downloaded once into torch's hub cache); None trains from scratch.
+pretrained_checkpoint = 'https://huggingface.co/nvidia/MambaVision-B-1K/resolve/main/mambavision_base_1k.pth.tar'
 
 model = dict(
     backbone=dict(

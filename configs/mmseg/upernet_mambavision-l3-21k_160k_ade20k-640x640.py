@@ -2,8 +2,8 @@
 # (unstable for L3), 16 GPUs x 1 image. Published: 53.2 mIoU (whole-image test at (2560, 640)).
 _base_ = ['./_base_/upernet_mambavision_160k.py', 'mmseg::_base_/datasets/ade20k_640x640.py']
 
-# https://huggingface.co/nvidia/MambaVision-L3-512-21K; None trains from scratch.
-pretrained_checkpoint = 'checkpoints/mambavision_L3_21k_740m_512.pth.tar'
+# ImageNet weights (downloaded once into torch's hub cache); None trains from scratch.
+pretrained_checkpoint = 'https://huggingface.co/nvidia/MambaVision-L3-512-21K/resolve/main/mambavision_L3_21k_740m_512.pth.tar'
 
 crop_size = (640, 640)
 model = dict(

@@ -1,8 +1,8 @@
 # UPerNet with MambaVision-S on ADE20K (160k, 512x512, 8 GPUs x 2 images). Published: 48.2 mIoU.
 _base_ = ['./upernet_mambavision-t_160k_ade20k-512x512.py']
 
-# https://huggingface.co/nvidia/MambaVision-S-1K; None trains from scratch.
-pretrained_checkpoint = 'checkpoints/mambavision_small_1k.pth.tar'
+# ImageNet weights (downloaded once into torch's hub cache); None trains from scratch.
+pretrained_checkpoint = 'https://huggingface.co/nvidia/MambaVision-S-1K/resolve/main/mambavision_small_1k.pth.tar'
 
 model = dict(
     backbone=dict(

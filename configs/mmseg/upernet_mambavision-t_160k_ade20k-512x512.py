@@ -2,9 +2,10 @@
 # Published: 46.0 mIoU (whole-image test at (2048, 512), aspect ratio kept).
 _base_ = ['./_base_/upernet_mambavision_160k.py', 'mmseg::_base_/datasets/ade20k.py']
 
-# ImageNet-1K classification checkpoint of the backbone, read once when training starts
-# (https://huggingface.co/nvidia/MambaVision-T-1K). Set to None to train from scratch.
-pretrained_checkpoint = 'checkpoints/mambavision_tiny_1k.pth.tar'
+# The published ImageNet-1K classification checkpoint of the backbone, downloaded once into torch's hub cache
+# and read when training starts (testing never reads it). A local copy instead:
+# --cfg-options model.backbone.init_cfg.checkpoint=FILE; None trains from scratch.
+pretrained_checkpoint = 'https://huggingface.co/nvidia/MambaVision-T-1K/resolve/main/mambavision_tiny_1k.pth.tar'
 
 crop_size = (512, 512)
 model = dict(

@@ -42,3 +42,30 @@ def test_readme_table_agrees_with_the_metafile(model):
     assert cells[2] == (published or 'not published')
     assert cells[3] == f"{meta['Published Parameters (M)'] or '-'} / {meta['Parameters (M)']}"
     assert cells[4] == f"{meta['Published FLOPs (G)'] or '-'} / {meta['FLOPs (G)']}"
+    assert cells[5] == (f"[model]({model['Weights']})" if model['Weights'] else 'none published')
+
+
+PUBLISHED_WEIGHTS = {  # the upstream READMEs' files (the S detector's own repository: its README links the T file)
+    'cascade-mask-rcnn_mambavision-t_fpn_3x_coco': 'cascade_mask_rcnn_mamba_vision_tiny_3x_coco',
+    'cascade-mask-rcnn_mambavision-s_fpn_3x_coco': 'cascade_mask_rcnn_mamba_vision_small_3x_coco',
+    'cascade-mask-rcnn_mambavision-b_fpn_3x_coco': 'cascade_mask_rcnn_mamba_vision_base_3x_coco',
+    'upernet_mambavision-t_160k_ade20k-512x512': 'mamba_vision_160k_ade20k-512x512_tiny',
+    'upernet_mambavision-s_160k_ade20k-512x512': 'mamba_vision_160k_ade20k-512x512_small',
+    'upernet_mambavision-b_160k_ade20k-512x512': 'mamba_vision_160k_ade20k-512x512_base',
+    'upernet_mambavision-l3-21k_160k_ade20k-640x640': 'mamba_vision_160k_ade20k-640x640_l3_21k',
+}
+IMAGENET = {'tiny': 'MambaVision-T-1K/resolve/main/mambavision_tiny_1k.pth.tar',
+            'small': 'MambaVision-S-1K/resolve/main/mambavision_small_1k.pth.tar',
+            'base': 'MambaVision-B-1K/resolve/main/mambavision_base_1k.pth.tar',
+            'L3': 'MambaVision-L3-512-21K/resolve/main/mambavision_L3_21k_740m_512.pth.tar'}
+
+
+@pytest.mark.parametrize('model', zoo_models(), ids=lambda m: m['Name'])
+def test_published_weights_and_imagenet_files_by_url(model):
+    repo = PUBLISHED_WEIGHTS.get(model['Name'])
+    expected = f'https://huggingface.co/nvidia/{repo}/resolve/main/{repo}.pth' if repo else None
+    assert model['Weights'] == expected
+    cfg = Config.fromfile(os.path.join(ROOT, model['Config']))
+    arch = 'L3' if 'l3' in model['Name'] else cfg.model.backbone.arch
+    assert cfg.model.backbone.init_cfg == dict(type='Pretrained',
+                                               checkpoint=f'https://huggingface.co/nvidia/{IMAGENET[arch]}')

@@ -83,12 +83,14 @@ def test_packaged_test_by_url_and_ours_by_file_print_the_same_predictions(toy_ru
     for key in ('bboxes', 'scores', 'labels'):
         torch.testing.assert_close(got[0][key], expected[0][key], rtol=0, atol=0)
     assert got[0]['masks'] == expected[0]['masks']
-    # The checkpoint decides them: the initial weights predict other boxes.
-    untrained = run_tool([packaged_tool('mmdet', 'test.py'), 'toy_imagenet.py', 'imagenet.pth.tar', '--cfg-options',
-                          'model.test_cfg.rcnn.score_thr=0.0', '--work-dir', 'test_untrained',
-                          '--out', 'untrained.pkl'], cwd)
-    assert 'Evaluating bbox' in untrained
-    assert not torch.equal(predictions(cwd / 'untrained.pkl')[0]['scores'], expected[0]['scores'])
+    # The checkpoint decides them: other weights predict other boxes.
+    generator = torch.Generator().manual_seed(0)
+    torch.save({'state_dict': {k: v + 0.05 * torch.randn(v.shape, generator=generator) if v.is_floating_point() else v
+                               for k, v in checkpoint_weights(cwd / 'work/epoch_1.pth').items()}}, cwd / 'moved.pth')
+    moved = run_tool([packaged_tool('mmdet', 'test.py'), 'toy_imagenet.py', 'moved.pth', *options,
+                      '--work-dir', 'test_moved', '--out', 'moved.pkl'], cwd)
+    assert 'Evaluating bbox' in moved
+    assert not torch.equal(predictions(cwd / 'moved.pkl')[0]['scores'], expected[0]['scores'])
     assert glob.glob(str(cwd / 'painted/**/*.jpg'), recursive=True), 'no painted prediction images'
 
 
@@ -187,6 +189,16 @@ def test_code_running_checkpoint_is_refused_by_our_tools_in_one_line(code_runnin
         out = run_tool([os.path.join(ROOT, tool), *args], cwd, ok=False)
         assert out.strip().splitlines()[-1].startswith(f'error: {REFUSED}'), (tool, out[-2000:])
     assert not os.path.exists(cwd / 'evil.onnx')
+
+
+def test_an_imagenet_file_given_as_detector_weights_says_what_it_is(toy_run):
+    cwd, _ = toy_run
+    out = run_tool([os.path.join(ROOT, 'tools/test.py'), 'toy_imagenet.py', 'imagenet.pth.tar', '--work-dir',
+                    'test_imagenet'], cwd, ok=False)
+    assert out.strip().splitlines()[-1] == (
+        'error: imagenet.pth.tar is not a checkpoint of this CascadeRCNN: it holds a MambaVision-T backbone alone (an '
+        'ImageNet classification file?), and nothing for backbone, neck, roi_head, rpn_head; test with the weights '
+        'of a trained model (README, model zoo); an ImageNet backbone file belongs in model.backbone.init_cfg')
 
 
 def test_missing_imagenet_file_stops_training_with_advice(toy_run):

@@ -9,8 +9,8 @@ val_ann = 'annotations/val.json'
 val_img = 'val/'
 # Start from a trained detector (e.g. the published COCO one: the heads of another class count are
 # re-initialised, with one line saying which), or None to start from the ImageNet backbone alone.
-load_from = 'checkpoints/cascade_mask_rcnn_mamba_vision_tiny_3x_coco.pth'
-backbone_checkpoint = 'checkpoints/mambavision_tiny_1k.pth.tar'   # used when load_from is None
+load_from = 'https://huggingface.co/nvidia/cascade_mask_rcnn_mamba_vision_tiny_3x_coco/resolve/main/cascade_mask_rcnn_mamba_vision_tiny_3x_coco.pth'
+backbone_checkpoint = 'https://huggingface.co/nvidia/MambaVision-T-1K/resolve/main/mambavision_tiny_1k.pth.tar'   # used when load_from is None
 max_epochs = 12
 img_scale = (1333, 800)                 # images are resized to fit (longer side, shorter side), ratio kept
 batch_size = 2                          # images per GPU

@@ -8,8 +8,8 @@ val_img, val_labels = 'images/val/', 'labels/val/'
 img_suffix, seg_map_suffix = '.jpg', '.png'        # image a.jpg has its labels in a.png
 # Start from a trained segmentor (e.g. the published ADE20K one: the classifiers of another class count are
 # re-initialised, with one line saying which), or None to start from the ImageNet backbone alone.
-load_from = 'checkpoints/mamba_vision_160k_ade20k-512x512_tiny.pth'
-backbone_checkpoint = 'checkpoints/mambavision_tiny_1k.pth.tar'   # used when load_from is None
+load_from = 'https://huggingface.co/nvidia/mamba_vision_160k_ade20k-512x512_tiny/resolve/main/mamba_vision_160k_ade20k-512x512_tiny.pth'
+backbone_checkpoint = 'https://huggingface.co/nvidia/MambaVision-T-1K/resolve/main/mambavision_tiny_1k.pth.tar'   # used when load_from is None
 max_iters = 20000
 val_interval = 2000                      # iterations between evaluations (and checkpoints)
 crop_size = (512, 512)                   # training crops; test images are resized to crop height, ratio kept

@@ -6,8 +6,19 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
+from mmengine.runner import BaseLoop
 
-from mambavision_backbone.checkpoint import group_keys
+from mambavision_backbone.checkpoint import backbone_state_dict, detect_arch, group_keys
+from mambavision_backbone.errors import CheckpointReadError
+
+
+def describe_checkpoint(state: dict) -> str:
+    """What a checkpoint's tensors are, in a few words: a MambaVision backbone alone, or its top-level modules."""
+    arch = detect_arch(backbone_state_dict(dict(state)))
+    tops = sorted({re.sub(r'^(module|model)\.', '', k).split('.')[0] for k in state})
+    if arch and not any(top in ('neck', 'rpn_head', 'roi_head', 'decode_head', 'bbox_head') for top in tops):
+        return f'a MambaVision-{arch.upper()} backbone alone (an ImageNet classification file?)'
+    return f'{len(state)} tensors of {", ".join(tops[:6])}{", ..." if len(tops) > 6 else ""}'
 
 
 @HOOKS.register_module()
@@ -18,6 +29,8 @@ class PartialLoadHook(Hook):
     initialisation, tensors the checkpoint lacks keep theirs, and tensors the model lacks (a mask head for a
     boxes-only detector) are left out: mmengine then loads an exact fit, instead of printing a table of
     mismatches and missing keys. Resuming (``--resume``) is left as it is: a resumed checkpoint must fit.
+    Testing and validation need the whole model: a checkpoint with no tensor for one of its parts (an ImageNet
+    backbone file given as detector weights) stops them with one line saying what the file holds.
     """
 
     priority = 'VERY_HIGH'
@@ -28,6 +41,8 @@ class PartialLoadHook(Hook):
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         own = model.state_dict()
         state = checkpoint['state_dict'] if 'state_dict' in checkpoint else checkpoint
+        training = isinstance(runner._train_loop, BaseLoop)  # mmengine builds it before loading when training
+        what = None if training else describe_checkpoint(state)
         reshaped, unused, loaded = {}, [], set()
         for key in list(state):
             name = re.sub(r'^module\.', '', key)  # as mmengine revises the keys of a DDP checkpoint
@@ -40,6 +55,13 @@ class PartialLoadHook(Hook):
             else:
                 loaded.add(name)
         absent = [name for name in own if name not in loaded and name not in reshaped]
+        parts_without_weights = sorted({name.split('.')[0] for name in own}
+                                       - {name.split('.')[0] for name in loaded})
+        if not training and parts_without_weights:
+            raise CheckpointReadError(
+                f'{runner._load_from} is not a checkpoint of this {type(model).__name__}: it holds {what}, and '
+                f'nothing for {", ".join(parts_without_weights)}; test with the weights of a trained model (README, '
+                'model zoo); an ImageNet backbone file belongs in model.backbone.init_cfg')
         for name in absent:
             state[name] = own[name]
         if not (reshaped or unused or absent):
