@@ -14,6 +14,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 import mmengine_plugin  # noqa: F401  (replaces the loader)
 from mambavision_backbone.checkpoint import allowed_globals
 from mambavision_backbone.errors import UnsafeCheckpointError
+from mmengine_plugin.testing import CheckpointServer
 
 from ..helpers import RunsCommand, mmengine_checkpoint, run_tool
 
@@ -43,6 +44,27 @@ def test_mmengine_checkpoints_load_safely_through_mmengine(tmp_path, package_log
     assert torch.equal(checkpoint['state_dict']['backbone.outnorm0.weight'], torch.ones(80))
     assert checkpoint['message_hub']['log_scalars']['train/loss'].mean() == 0.75
     assert checkpoint['message_hub']['runtime_info']['eta'] == 2.5
+
+
+def test_published_style_mmengine_file_loads_by_url_through_mmengine(tmp_path, monkeypatch):
+    """What a published detector file is: written by an mmengine runner under numpy 1.x, served over HTTP."""
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    as_numpy1_file(mmengine_checkpoint(), tmp_path / 'cascade_mask_rcnn_mamba_vision_tiny_3x_coco.pth')
+    with CheckpointServer(str(tmp_path)) as server:
+        for _ in range(2):
+            checkpoint = CheckpointLoader.load_checkpoint(server.url('cascade_mask_rcnn_mamba_vision_tiny_3x_coco.pth'))
+            assert checkpoint['message_hub']['log_scalars']['train/loss'].mean() == 0.75
+    assert server.requests == ['/cascade_mask_rcnn_mamba_vision_tiny_3x_coco.pth']
+
+
+def test_a_code_running_file_by_url_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    (tmp_path / 'files').mkdir()
+    torch.save({'meta': RunsCommand(f'touch {tmp_path / "marker"}')}, tmp_path / 'files/evil.pth')
+    with CheckpointServer(str(tmp_path / 'files')) as server:
+        with pytest.raises(UnsafeCheckpointError, match='evil.pth was refused: loading it would call posix.system'):
+            CheckpointLoader.load_checkpoint(server.url('evil.pth'))
+    assert not (tmp_path / 'marker').exists()
 
 
 def test_a_fresh_process_loads_them_safely(tmp_path):

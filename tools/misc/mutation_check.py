@@ -65,6 +65,13 @@ MUTATIONS = [
              'mambavision_backbone/checkpoint.py', '                raise UnsafeCheckpointError(message) from None',
              '                return torch.load(path, map_location=map_location, weights_only=False)',
              ('tests/test_engine/test_checkpoint.py', 'tests/test_mambavision_backbone/test_checkpoint.py')),
+    Mutation('url-loads-through-torch-hub', "URLs go through mmengine's own loader again: a download is fully "
+             'unpickled', 'mmengine_plugin/engine/checkpoint.py',
+             "@CheckpointLoader.register_scheme(prefixes=('http://', 'https://'), force=True)\n", '',
+             ('tests/test_engine/test_checkpoint.py',)),
+    Mutation('download-cached-before-checked', 'an HTML page or a cut-short download is cached as the checkpoint',
+             'mambavision_backbone/hub.py', '        problem = download_problem(partial)\n',
+             '        problem = None\n', ('tests/test_mambavision_backbone/test_hub.py',)),
     Mutation('plain-checkpoint-keeps-message-hub', 'checkpoints need a full unpickle (weights_only=False) again',
              'mmengine_plugin/engine/hooks/plain_checkpoint_hook.py', "for key in ('meta', 'message_hub'):",
              "for key in ('meta',):", ('tests/test_engine/test_hooks.py',)),
