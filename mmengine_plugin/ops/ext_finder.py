@@ -3,8 +3,8 @@
 The finder is appended to ``sys.meta_path``, after Python's own finders: a compiled ``mmcv/_ext*.so`` is
 found first and used as it is; only where there is none does the finder answer, with the PyTorch ops. It is
 installed by ``import mmengine_plugin`` and, for scripts that import mmdet or mmcv.ops before any config
-imports the plugin, at interpreter start-up by a ``.pth`` file that tools/misc/install_env.sh writes. That is
-why this module imports nothing but the standard library.
+imports the plugin, at interpreter start-up by ``mambavision_mmcv_ext.pth``, which the package installs into
+site-packages (setup.py). That is why this module imports nothing but the standard library.
 """
 import importlib
 import importlib.abc

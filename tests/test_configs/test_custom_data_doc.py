@@ -50,7 +50,9 @@ def set_first_block(path, block):
 
 
 def bash(script, cwd, ok=True):
-    result = subprocess.run(['bash', '-e', '-c', script], cwd=cwd, capture_output=True, text=True, timeout=1200)
+    path = f'{os.path.dirname(sys.executable)}{os.pathsep}{os.environ["PATH"]}'  # `python` is this interpreter
+    result = subprocess.run(['bash', '-e', '-c', script], cwd=cwd, capture_output=True, text=True, timeout=1200,
+                            env={**os.environ, 'PATH': path})
     out = result.stdout + result.stderr
     assert (result.returncode == 0) == ok, out[-5000:]
     return out

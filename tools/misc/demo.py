@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 
+import mmdet
 import torch
 
 from mambavision_backbone import MambaVision
@@ -141,9 +142,8 @@ def summary(det, seg):
     print('  These models start from random weights and see a few minutes of CPU; the published models start '
           'from ImageNet weights and train for days on GPUs.\n  Next:', flush=True)
     if det:
-        print(f"    .venv/bin/python tools/infer.py {DET_CONFIG} {det['checkpoint']} YOUR_IMAGES --out-dir out",
-              flush=True)
-    print('    .venv/bin/python .venv/lib/python3.11/site-packages/mmdet/.mim/tools/train.py CONFIG   '
+        print(f"    python tools/infer.py {DET_CONFIG} {det['checkpoint']} YOUR_IMAGES --out-dir out", flush=True)
+    print(f"    python {os.path.join(os.path.dirname(mmdet.__file__), '.mim', 'tools', 'train.py')} CONFIG   "
           "(mmdet's own tools work too)\n    the published recipes and how to train or evaluate them: "
           'docs/openmmlab.md', flush=True)
 

@@ -137,15 +137,7 @@ fi
 say "installing the ONNX export extras (requirements/deploy.txt)"
 "${PIP[@]}" -r requirements/deploy.txt
 
-say "installing this project (editable)"
+say "installing this project (editable; with it the start-up file that serves mmcv._ext where mmcv-lite has none)"
 "${PIP[@]}" --no-deps --no-build-isolation -e .
-
-# Without compiled mmcv, `import mmcv._ext` must find the PyTorch ops even in a script that imports mmdet or
-# mmcv.ops before any config imports the plugin: a .pth file installs the finder when Python starts. It loads
-# ext_finder.py by path (standard library only), so that interpreter start-up imports nothing else of ours.
-finder="$(pwd)/mmengine_plugin/ops/ext_finder.py"
-site=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-printf '%s\n' "import importlib.util as u, os; p = '$finder'; s = os.path.isfile(p) and u.spec_from_file_location('mambavision_mmcv_ext_finder', p); m = s and u.module_from_spec(s); s and (s.loader.exec_module(m) or m.install())" \
-    > "$site/mambavision_mmcv_ext.pth"
 
 "$PY" tools/misc/check_env.py
