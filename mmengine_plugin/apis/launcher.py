@@ -3,7 +3,7 @@ import os.path as osp
 import sys
 from typing import Callable
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
@@ -35,6 +35,45 @@ def build_runner(cfg: Config) -> Runner:
     for message in messages:
         runner.logger.info(message)
     return runner
+
+
+def add_visualization(cfg: Config, show_dir=None, show: bool = False, wait_time: float = 2) -> None:
+    """Turn on the visualization hook: every test image painted into ``show_dir`` and/or shown in a window."""
+    hook = cfg.default_hooks.get('visualization')
+    if hook is None:
+        raise RuntimeError('--show and --show-dir need a visualization hook in default_hooks')
+    hook.draw = True
+    if show:
+        hook.show = True
+        hook.wait_time = wait_time
+    if not show_dir:
+        return
+    if hook.type == 'SegVisualizationHook':  # mmseg paints through the visualizer's save_dir
+        hook.interval = 1
+        cfg.visualizer.save_dir = osp.abspath(show_dir)
+    else:
+        hook.test_out_dir = osp.abspath(show_dir)
+
+
+def add_test_time_augmentation(cfg: Config) -> None:
+    """Wrap the model in the config's ``tta_model`` and test with its ``tta_pipeline``, as mmdet's and mmseg's
+    test.py --tta do. A detection config without them gets mmdet's default: the image and its horizontal flip,
+    merged by NMS at IoU 0.5, 100 detections."""
+    if cfg.get('default_scope') == 'mmdet':
+        cfg.setdefault('tta_model', dict(type='DetTTAModel',
+                                         tta_cfg=dict(nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)))
+        if 'tta_pipeline' not in cfg:
+            dataset = cfg.test_dataloader.dataset
+            while 'dataset' in dataset:  # wrappers (ConcatDataset, ...) hold the real one
+                dataset = dataset.dataset
+            flips = [dict(type='RandomFlip', prob=1.0), dict(type='RandomFlip', prob=0.0)]
+            pack = dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                                                         'scale_factor', 'flip', 'flip_direction'))
+            cfg.tta_pipeline = [*dataset.pipeline[:-1], dict(type='TestTimeAug', transforms=[flips, [pack]])]
+    elif 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
+        raise RuntimeError('--tta needs tta_model and tta_pipeline in the config (mmseg\'s dataset bases have them)')
+    cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
 
 
 def finish_distributed() -> None:

@@ -94,6 +94,21 @@ def test_packaged_test_by_url_and_ours_by_file_print_the_same_predictions(toy_ru
     assert glob.glob(str(cwd / 'painted/**/*.jpg'), recursive=True), 'no painted prediction images'
 
 
+@pytest.mark.slow  # one more test run (15 s); --tta is compared option by option with mmdet's in make test
+def test_test_time_augmentation_as_mmdet_does_it(toy_run):
+    cwd, _ = toy_run
+    # Boxes only: mmdet 3.3.0's merge_aug_masks cannot flip a tensor (mmdet's own test.py --tta fails the same).
+    out = run_tool([os.path.join(ROOT, 'tools/test.py'), 'toy_imagenet.py', 'work/epoch_1.pth', '--tta', '--out',
+                    'tta.pkl', '--work-dir', 'test_tta', '--cfg-options', 'model.test_cfg.rcnn.score_thr=0.0',
+                    'model.roi_head.mask_head=None', 'model.roi_head.mask_roi_extractor=None',
+                    'test_evaluator.metric=bbox'], cwd)
+    assert 'Evaluating bbox' in out
+    merged = predictions(cwd / 'tta.pkl')[0]
+    # Without --tta the toy config keeps 20 detections (max_per_img); DetTTAModel merges the image's and its
+    # flip's 20 each by NMS and keeps up to its own 100.
+    assert 20 < len(merged['scores']) <= 40
+
+
 def test_det_inferencer_with_only_the_config_importing_the_plugin(toy_run, weights_server):
     cwd, _ = toy_run
     server, env = weights_server

@@ -39,10 +39,15 @@ def test_train_through_our_tools(toy_run):
 def test_packaged_test_and_ours_print_the_same_metrics(toy_run):
     # Training through mmseg's own train.py is tested with a killed and resumed run (test_crash_safe_training).
     cwd, _ = toy_run
-    theirs = run_tool([packaged_tool('mmseg', 'test.py'), TOY_SEG, 'work/iter_3.pth', '--work-dir', 'test_packaged'],
-                      cwd)
+    theirs = run_tool([packaged_tool('mmseg', 'test.py'), TOY_SEG, 'work/iter_3.pth', '--work-dir', 'test_packaged',
+                       '--out', 'labels_theirs'], cwd)
     ours = run_tool([os.path.join(ROOT, 'tools/test.py'), TOY_SEG, 'work/iter_3.pth', '--work-dir', 'test_ours',
-                     '--show-dir', 'painted'], cwd)
+                     '--show-dir', 'painted', '--out', 'labels_ours'], cwd)
+    # --out means what it means to mmseg: a folder of predicted label maps
+    names = sorted(os.listdir(cwd / 'labels_theirs'))
+    assert len(names) == 2 and names == sorted(os.listdir(cwd / 'labels_ours'))
+    for name in names:
+        assert (cwd / 'labels_theirs' / name).read_bytes() == (cwd / 'labels_ours' / name).read_bytes()
     metrics = [[line.split('Iter(test) [2/2]')[1].split('data_time')[0] for line in out.splitlines()
                 if 'Iter(test) [2/2]' in line][0] for out in (theirs, ours)]
     assert 'aAcc:' in metrics[0] and 'mIoU:' in metrics[0] and 'mAcc:' in metrics[0]

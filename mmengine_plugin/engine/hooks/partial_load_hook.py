@@ -4,7 +4,7 @@ import re
 
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
+from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.registry import HOOKS
 from mmengine.runner import BaseLoop
 
@@ -39,6 +39,8 @@ class PartialLoadHook(Hook):
         if runner._resume:
             return
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        if isinstance(model, BaseTTAModel):  # mmengine loads into the wrapped model (--tta)
+            model = model.module
         own = model.state_dict()
         state = checkpoint['state_dict'] if 'state_dict' in checkpoint else checkpoint
         training = isinstance(runner._train_loop, BaseLoop)  # mmengine builds it before loading when training
