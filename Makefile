@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(MMCV)
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml requirements/runtime.txt requirements/openmmlab.txt requirements/triton.txt requirements/deploy.txt tools/misc/install_env.sh tools/misc/check_env.py
+$(STAMP): pyproject.toml setup.py requirements/runtime.txt requirements/tests.txt requirements/openmmlab.txt requirements/triton.txt requirements/deploy.txt tools/misc/install_env.sh tools/misc/check_env.py
 	rm -f $(VENV)/.installed-*
 	VENV=$(VENV) MMCV=$(MMCV) bash tools/misc/install_env.sh
 	echo $(MMCV) > $(VENV)/.mmcv

@@ -48,8 +48,8 @@ else
     "${PIP[@]}" "torch==$TORCH_VERSION"
 fi
 
-say "installing pinned dependencies (requirements/runtime.txt)"
-"${PIP[@]}" -r requirements/runtime.txt
+say "installing pinned dependencies (requirements/runtime.txt, requirements/tests.txt)"
+"${PIP[@]}" -r requirements/runtime.txt -r requirements/tests.txt
 say "installing OpenMMLab packages without their opencv-python pin (requirements/openmmlab.txt)"
 "${PIP[@]}" --no-deps -r requirements/openmmlab.txt
 
