@@ -4,7 +4,7 @@
 
 The repository (without .git, .venv and generated folders) is copied once to a scratch folder, where every
 listed test must first pass unmutated. Each mutation then replaces one exact piece of source there, runs its
-tests as ``make test`` runs them (slow tests left out) with this interpreter and ``PYTHONPATH`` pointing at the
+tests as ``make test`` runs them (slow tests left out, but for mutations only slow tests catch) with this interpreter and ``PYTHONPATH`` pointing at the
 scratch copy (so that subprocesses such as tools/train.py import the mutated code too), and is undone. A
 mutation that makes a test fail is "caught"; one the tests pass through "SURVIVED", and the exit status is 1.
 Tests that cannot run at all (a collection error) and a mutation whose text is no longer in the source stop
@@ -33,6 +33,7 @@ class Mutation(NamedTuple):
     old: str
     new: str
     tests: Tuple[str, ...]
+    slow: bool = False  # its tests are marked slow: run them too
 
 
 MUTATIONS = [
@@ -75,6 +76,13 @@ MUTATIONS = [
     Mutation('plain-checkpoint-keeps-message-hub', 'checkpoints need a full unpickle (weights_only=False) again',
              'mmengine_plugin/engine/hooks/plain_checkpoint_hook.py', "for key in ('meta', 'message_hub'):",
              "for key in ('meta',):", ('tests/test_engine/test_hooks.py',)),
+    Mutation('checkpoint-copied-not-renamed', 'a kill during a save leaves a half-written file under a checkpoint '
+             "name", 'mmengine_plugin/engine/hooks/safe_checkpoint_hook.py',
+             '    _flush_to_disk(written)\n    os.replace(written, path)\n',
+             '    _flush_to_disk(written)\n    with open(written, \'rb\') as source, open(path, \'wb\') as target:\n'
+             "        for chunk in iter(lambda: source.read(1 << 20), b''):\n            target.write(chunk)\n"
+             '    os.remove(written)\n',
+             ('tests/test_engine/test_fault_injection.py',), slow=True),
     Mutation('checkpoint-check-returns-early', '--resume starts from a truncated checkpoint and crashes',
              'mmengine_plugin/engine/hooks/safe_checkpoint_hook.py',
              "        return 'is empty (0 bytes)'\n    try:",
@@ -146,8 +154,9 @@ def copy_repository(scratch: str) -> None:
     shutil.copytree(ROOT, scratch, ignore=ignored, dirs_exist_ok=True)
 
 
-def run_tests(tests, scratch: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, '-m', 'pytest', '-x', '-q', '-p', 'no:cacheprovider', *tests],
+def run_tests(tests, scratch: str, slow: bool = False) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, '-m', 'pytest', '-x', '-q', '-p', 'no:cacheprovider',
+                           *(['-m', ''] if slow else []), *tests],
                           cwd=scratch, capture_output=True, text=True,
                           env={**os.environ, 'PYTHONPATH': scratch, 'PYTHONDONTWRITEBYTECODE': '1'})
 
@@ -159,7 +168,7 @@ def last_lines(result: subprocess.CompletedProcess, count: int = 3) -> str:
 def check_baseline(mutations, scratch: str) -> None:
     """Every listed test passes on the unmutated copy; otherwise a failure would prove nothing."""
     tests = sorted({t for m in mutations for t in m.tests})
-    result = run_tests(tests, scratch)
+    result = run_tests(tests, scratch, slow=any(m.slow for m in mutations))
     if result.returncode != 0:
         raise SystemExit(f'error: the tests fail without any mutation:\n{last_lines(result, 15)}')
 
@@ -177,7 +186,7 @@ def run_mutation(mutation: Mutation, scratch: str) -> Tuple[bool, float, str]:
         f.write(original.replace(mutation.old, mutation.new))
     start = time.perf_counter()
     try:
-        result = run_tests(mutation.tests, scratch)
+        result = run_tests(mutation.tests, scratch, mutation.slow)
     finally:
         with open(path, 'w') as f:
             f.write(original)
