@@ -12,7 +12,6 @@ else is refused, never fully unpickled.
 import argparse
 import logging
 import os
-import pickle
 import re
 from collections import Counter, OrderedDict
 from typing import Dict, List, Optional
@@ -151,8 +150,8 @@ def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
                 obj = obj[key]
                 break
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointReadError(f'{path} holds no state dict (expected a mapping of names to tensors, possibly under '
-                         "'state_dict' or 'model')")
+        raise CheckpointReadError(f'{path} holds no state dict (expected a mapping of names to tensors, possibly '
+                                  "under 'state_dict' or 'model')")
     return dict(obj)
 
 

@@ -40,6 +40,17 @@ def cache_path(url: str) -> str:
     return os.path.join(torch.hub.get_dir(), 'checkpoints', name)
 
 
+def archive_problem(path: str) -> Optional[str]:
+    """Why the zip archive at ``path`` (what ``torch.save`` writes) is cut short or damaged, or None when every
+    member reads back and passes its CRC check. Nothing is unpickled."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        return f'is truncated or corrupt ({exc})'
+    return f'is corrupt (bad CRC in {damaged})' if damaged else None
+
+
 def download_problem(path: str) -> Optional[str]:
     """Why the downloaded file at ``path`` is not a checkpoint, or None when it looks like one: a zip archive
     (``torch.save``) whose every member is present and passes its CRC check, a safetensors file whose header
@@ -52,13 +63,9 @@ def download_problem(path: str) -> Optional[str]:
     if head.lstrip()[:1] == b'<':
         return 'the server sent an HTML page, not a checkpoint (a login page, or a proxy\'s answer?)'
     if head[:4] == b'PK\x03\x04':
-        try:
-            with zipfile.ZipFile(path) as archive:
-                damaged = archive.testzip()
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            return f'the file is cut short or damaged ({exc})'
-        return f'the file is damaged (CRC error in {damaged})' if damaged else None
-    if path.endswith('.safetensors') and size >= 8:
+        problem = archive_problem(path)
+        return f'the file {problem}' if problem else None
+    if head[8:9] == b'{':  # safetensors: the header's length, then the header as JSON
         header_bytes = struct.unpack('<Q', head[:8])[0]
         try:
             with open(path, 'rb') as f:

@@ -11,7 +11,7 @@ from mambavision_backbone.errors import DownloadError, UnsafeCheckpointError
 from mambavision_backbone.hub import download_checkpoint
 from mmengine_plugin.testing import CheckpointServer
 
-from ..helpers import code_running_checkpoint, published_classification, randomize
+from ..helpers import code_running_checkpoint, huggingface_safetensors, published_classification, randomize
 
 
 @pytest.fixture
@@ -41,6 +41,16 @@ def test_downloaded_once_then_read_from_the_cache(served, package_logs):
     assert cached(cache) == ['mambavision_tiny_1k.pth.tar']
     assert any(m.startswith(f'downloading {url}') and str(cache) in m for m in package_logs), package_logs
     assert sum(m.startswith('loaded 245/253 backbone tensors from ') for m in package_logs) == 2
+
+
+def test_a_safetensors_copy_by_url(served, tmp_path):
+    server, source, cache = served
+    huggingface_safetensors(source, str(tmp_path / 'files/model.safetensors'))
+    model = MambaVision('tiny', init_cfg=dict(type='Pretrained', checkpoint=server.url('model.safetensors')))
+    model.init_weights()
+    torch.testing.assert_close(model.levels[1].blocks[0].conv1.weight, source.levels[1].blocks[0].conv1.weight,
+                               rtol=0, atol=0)
+    assert cached(cache) == ['model.safetensors']
 
 
 @pytest.mark.parametrize('mode, name, expected', [

@@ -44,7 +44,7 @@ class PartialLoadHook(Hook):
         own = model.state_dict()
         state = checkpoint['state_dict'] if 'state_dict' in checkpoint else checkpoint
         training = isinstance(runner._train_loop, BaseLoop)  # mmengine builds it before loading when training
-        what = None if training else describe_checkpoint(state)
+        as_saved = dict(state)  # the loop below changes state in place
         reshaped, unused, loaded = {}, [], set()
         for key in list(state):
             name = re.sub(r'^module\.', '', key)  # as mmengine revises the keys of a DDP checkpoint
@@ -61,7 +61,8 @@ class PartialLoadHook(Hook):
                                        - {name.split('.')[0] for name in loaded})
         if not training and parts_without_weights:
             raise CheckpointReadError(
-                f'{runner._load_from} is not a checkpoint of this {type(model).__name__}: it holds {what}, and '
+                f'{runner._load_from} is not a checkpoint of this {type(model).__name__}: it holds '
+                f'{describe_checkpoint(as_saved)}, and '
                 f'nothing for {", ".join(parts_without_weights)}; test with the weights of a trained model (README, '
                 'model zoo); an ImageNet backbone file belongs in model.backbone.init_cfg')
         for name in absent:

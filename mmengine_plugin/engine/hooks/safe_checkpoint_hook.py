@@ -21,6 +21,8 @@ from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 from mmengine.registry import HOOKS
 
+from mambavision_backbone.hub import archive_problem
+
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be resumed from; the message names it."""
@@ -36,16 +38,12 @@ def checkpoint_problem(path: str) -> Optional[str]:
         return 'does not exist'
     if osp.getsize(path) == 0:
         return 'is empty (0 bytes)'
-    try:
-        with zipfile.ZipFile(path) as archive:
-            damaged = archive.testzip()
-            names = archive.namelist()
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
-        return f'is truncated or corrupt ({error})'
-    if damaged is not None:
-        return f'is corrupt (bad CRC in {damaged})'
-    if not any(name.endswith('data.pkl') for name in names):
-        return 'is not a torch checkpoint (no data.pkl)'
+    problem = archive_problem(path)
+    if problem:
+        return problem
+    with zipfile.ZipFile(path) as archive:
+        if not any(name.endswith('data.pkl') for name in archive.namelist()):
+            return 'is not a torch checkpoint (no data.pkl)'
     return None
 
 
