@@ -80,10 +80,13 @@ def finish_distributed() -> None:
     """Destroy the process group, if any, before the interpreter exits.
 
     Left to the exit, gloo's worker threads are still running when static destructors run, and a process can
-    abort with "terminate called without an active exception" after its work is done.
+    abort with "terminate called without an active exception" after its work is done. The barrier first: a
+    process that tears its group down while a peer still sends to it (the last evaluation's gather) can abort
+    the same way.
     """
     import torch.distributed as dist
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
