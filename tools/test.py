@@ -6,7 +6,7 @@ import os.path as osp
 
 from mambavision_backbone.hub import is_url
 from mmengine_plugin.apis.launcher import (add_common_arguments, add_test_time_augmentation, add_visualization,
-                                           build_runner, exit_on_checkpoint_errors, finish_distributed,
+                                           build_runner, exit_on_known_errors, finish_distributed,
                                            load_config)
 
 
@@ -52,4 +52,4 @@ def main():
 
 
 if __name__ == '__main__':
-    exit_on_checkpoint_errors(main)
+    exit_on_known_errors(main)

@@ -2,7 +2,7 @@
 import argparse
 import os
 
-from mmengine_plugin.apis.launcher import (add_common_arguments, build_runner, exit_on_checkpoint_errors,
+from mmengine_plugin.apis.launcher import (add_common_arguments, build_runner, exit_on_known_errors,
                                            finish_distributed, load_config)
 
 
@@ -40,4 +40,4 @@ def main():
 
 
 if __name__ == '__main__':
-    exit_on_checkpoint_errors(main)
+    exit_on_known_errors(main)

@@ -1,4 +1,5 @@
 """What tools/train.py and tools/test.py do besides parsing arguments, as mmdet's own tools do it."""
+import errno
 import os.path as osp
 import sys
 from typing import Callable
@@ -10,6 +11,10 @@ from mmengine.runner import Runner
 from mambavision_backbone.errors import CheckpointReadError
 
 from ..engine.distributed import setup_cpu_distributed
+from ..engine.hooks.safe_checkpoint_hook import CheckpointError, CheckpointWriteError
+
+# OSErrors that say the disk or the folder, not the program, is at fault.
+_ENVIRONMENT_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT)
 
 
 def load_config(path: str, cfg_options=None, launcher: str = 'none', work_dir=None) -> Config:
@@ -100,10 +105,25 @@ def add_common_arguments(parser) -> None:
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 
-def exit_on_checkpoint_errors(main: Callable[[], None]) -> None:
-    """Run a tool's ``main``; a checkpoint that cannot be read (refused, not downloadable, not a checkpoint) ends
-    it with that error's one line and exit status 1 instead of a traceback."""
+def file_error_line(error: OSError) -> str:
+    """One line for an OSError on a named file: the file, the cause, and a folder that has gone."""
+    line = f'cannot use {error.filename}: {error.strerror}'
+    folder = osp.dirname(osp.abspath(error.filename))
+    if error.errno == errno.ENOENT and not osp.isdir(folder):
+        line += f' (the folder {folder} no longer exists)'
+    return line
+
+
+def exit_on_known_errors(main: Callable[[], None]) -> None:
+    """Run a tool's ``main``; the errors that have one line to say end it with that line and exit status 1
+    instead of a traceback: a checkpoint that cannot be read (refused, not downloadable, not a checkpoint) or
+    resumed from, a checkpoint that cannot be written, and a file the disk or its folder refuses (no space,
+    read-only, no permission, its folder removed)."""
     try:
         main()
-    except CheckpointReadError as exc:
+    except (CheckpointReadError, CheckpointError, CheckpointWriteError) as exc:
         sys.exit(f'error: {exc}')
+    except OSError as exc:
+        if exc.filename is None or exc.errno not in _ENVIRONMENT_ERRNOS:
+            raise
+        sys.exit(f'error: {file_error_line(exc)}')

@@ -1,5 +1,6 @@
 """The hooks on a tiny model trained by a Runner in the test process: plain-data checkpoints, atomic
-checkpoints and checked resuming, non-finite losses."""
+checkpoints and checked resuming, failed saves, non-finite losses."""
+import errno
 import os
 
 import pytest
@@ -8,7 +9,10 @@ from mmengine.logging import HistoryBuffer
 from mmengine.model import BaseModel
 from torch import nn
 
+from mmengine.fileio import LocalBackend
+
 from mmengine_plugin import CheckpointError, NonFiniteLossHook, PlainCheckpointHook
+from mmengine_plugin.engine.hooks.safe_checkpoint_hook import CheckpointWriteError
 from mmengine_plugin.engine.hooks.safe_checkpoint_hook import checkpoint_problem
 
 from ..helpers import load_in_fresh_process, mmengine_checkpoint
@@ -91,6 +95,47 @@ def test_a_crash_while_saving_keeps_the_previous_checkpoint_and_pointer(tmp_path
     assert checkpoint_problem(saved) is None and not os.path.exists(tmp_path / 'epoch_2.pth')
     assert (tmp_path / 'last_checkpoint').read_text() == saved
     assert checkpoint_problem(str(tmp_path / 'epoch_2.pth.tmp')).startswith('is truncated or corrupt')
+
+
+def test_no_space_left_during_a_save_stops_in_one_line_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    """The disk fills while mmengine's writer writes (injected: half the bytes, then ENOSPC); the real small
+    file system is in test_fault_injection.py."""
+    reference = tiny_runner(tmp_path / 'reference', [[1.0, 2.0]], 'enospc_reference', max_epochs=2)
+    reference.train()
+    work_dir = tmp_path / 'full'
+    first = tiny_runner(work_dir, [[1.0, 2.0]], 'enospc_first', max_epochs=2)
+    put = LocalBackend.put
+
+    def disk_full_at_the_second_save(backend, data, path):
+        if not str(path).endswith('epoch_2.pth.tmp'):
+            return put(backend, data, path)
+        with open(path, 'wb') as f:
+            f.write(data[:len(data) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(LocalBackend, 'put', disk_full_at_the_second_save)
+    with pytest.raises(CheckpointWriteError) as stopped:
+        first.train()
+    kept = work_dir / 'epoch_1.pth'
+    assert str(stopped.value).startswith(f'cannot write checkpoint {work_dir}/epoch_2.pth: No space left on device (')
+    assert str(stopped.value).endswith(f'; the previous checkpoint takes {os.path.getsize(kept) / 2**20:.1f} MB); '
+                                       f'the last checkpoint, {kept}, is intact; training stopped')
+    assert sorted(name for name in os.listdir(work_dir) if 'epoch' in name) == ['epoch_1.pth']
+    assert checkpoint_problem(str(kept)) is None and (work_dir / 'last_checkpoint').read_text() == str(kept)
+    monkeypatch.undo()  # space freed: the same command with --resume finishes as if nothing had happened
+    resumed = tiny_runner(work_dir, [[1.0, 2.0]], 'enospc_resumed', max_epochs=2, resume=True)
+    resumed.train()
+    assert torch.equal(resumed.model.linear.weight, reference.model.linear.weight)
+
+
+def test_an_unwritable_checkpoint_folder_stops_before_the_first_iteration(tmp_path):
+    blocked = tmp_path / 'file_in_the_way'
+    blocked.write_text('')  # a file where the checkpoint folder should be: unwritable, also for root
+    runner = tiny_runner(tmp_path / 'w', [[1.0, 2.0]], 'unwritable', out_dir=str(blocked))
+    with pytest.raises(CheckpointWriteError, match=f'^cannot write checkpoints into {blocked}/w: '
+                                                   r'(Not a directory|File exists); training stopped before the first'):
+        runner.train()
+    assert runner.iter == 0
 
 
 def test_resume_from_a_named_broken_or_missing_checkpoint_is_refused(tmp_path):

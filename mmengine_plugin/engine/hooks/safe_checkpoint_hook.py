@@ -6,13 +6,19 @@
   within a folder is atomic, so a file under a checkpoint's name is always complete;
 - ``last_checkpoint`` is rewritten the same way, and only after that rename;
 - checkpoints beyond ``max_keep_ckpts`` are removed only once the new one is on disk (mmengine removes first);
-- before training, ``load_from`` / ``--resume PATH`` must exist, and an automatic ``--resume`` takes the newest
-  checkpoint of the work dir that reads back whole, saying which broken ones it passed over.
+- before training, the checkpoint folder must be writable, ``load_from`` / ``--resume PATH`` must exist, and an
+  automatic ``--resume`` takes the newest checkpoint of the work dir that reads back whole, saying which broken
+  ones it passed over;
+- a save that fails (no space left, a folder made read-only or removed) removes what it had written and stops the
+  run with :class:`CheckpointWriteError`: one line naming the file, the cause (with the free space) and the last
+  checkpoint, which is intact.
 """
+import errno
 import glob
 import os
 import os.path as osp
 import re
+import shutil
 import zipfile
 from typing import List, Optional
 
@@ -26,6 +32,11 @@ from mambavision_backbone.hub import archive_problem
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be resumed from; the message names it."""
+
+
+class CheckpointWriteError(RuntimeError):
+    """A checkpoint that could not be written (or a checkpoint folder that cannot be written to); the message
+    names the file, the cause and the last checkpoint on disk."""
 
 
 def checkpoint_problem(path: str) -> Optional[str]:
@@ -70,6 +81,39 @@ def replace_atomically(written: str, path: str) -> None:
     _sync_folder(osp.dirname(osp.abspath(path)))
 
 
+def _megabytes(size: int) -> str:
+    return f'{size / 2**20:.1f} MB'
+
+
+def write_failure(path: str, error: OSError, previous: Optional[str]) -> str:
+    """The one line that says why writing the checkpoint ``path`` failed and what is left on disk."""
+    folder = osp.dirname(osp.abspath(path))
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        usage = shutil.disk_usage(folder)
+        cause = f'{error.strerror} ({_megabytes(usage.free)} free of {_megabytes(usage.total)} in {folder}'
+        if previous and osp.isfile(previous):
+            cause += f'; the previous checkpoint takes {_megabytes(osp.getsize(previous))}'
+        cause += ')'
+    elif not osp.isdir(folder):
+        cause = f'its folder {folder} is missing'
+    elif error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        cause = f'{folder} is not writable ({error.strerror})'
+    else:
+        cause = error.strerror or str(error)
+    if previous and checkpoint_problem(previous) is None:
+        kept = f'the last checkpoint, {previous}, is intact'
+    else:
+        kept = 'no checkpoint of this run is on disk'
+    return f'cannot write checkpoint {path}: {cause}; {kept}; training stopped'
+
+
+def _remove_if_present(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:  # never written, or the folder is gone
+        pass
+
+
 def write_text_atomically(path: str, text: str) -> None:
     temporary = path + '.tmp'
     with open(temporary, 'w') as f:
@@ -105,6 +149,26 @@ class SafeCheckpointHook(CheckpointHook):
         log(f'--resume: no readable checkpoint in {runner.work_dir}; training from the start')
         runner._resume = False
 
+    def before_train(self, runner) -> None:
+        super().before_train(runner)  # sets out_dir and the file backend
+        self.check_writable(self.out_dir)
+
+    def check_writable(self, folder: str) -> None:
+        """Stop before the first iteration, not at the first save hours later, when ``folder`` cannot be
+        written to."""
+        if not isinstance(self.file_backend, LocalBackend) or not is_main_process():
+            return
+        probe = osp.join(folder, f'.write_check_{os.getpid()}')
+        try:
+            os.makedirs(folder, exist_ok=True)
+            with open(probe, 'wb') as f:
+                f.write(b'0')
+        except OSError as error:
+            raise CheckpointWriteError(f'cannot write checkpoints into {folder}: {error.strerror}; '
+                                       'training stopped before the first iteration') from error
+        finally:
+            _remove_if_present(probe)
+
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         # The checkpoint recorded its own path when it was saved; a resumed run names the file it came from.
         info = checkpoint.get('message_hub', {}).get('runtime_info')
@@ -139,15 +203,24 @@ class SafeCheckpointHook(CheckpointHook):
             runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
         filename = self.filename_tmpl.format(step)
         path = self.file_backend.join_path(self.out_dir, filename)
+        previous = runner.message_hub.get_info('last_ckpt')  # also when resumed: see after_load_checkpoint
         self.last_ckpt = path
         runner.message_hub.update_info('last_ckpt', path)
-        runner.save_checkpoint(self.out_dir, filename + '.tmp', self.file_client_args,
-                               save_optimizer=self.save_optimizer, save_param_scheduler=self.save_param_scheduler,
-                               meta=meta, by_epoch=self.by_epoch, backend_args=self.backend_args, **self.args)
-        if not is_main_process():
-            return
-        replace_atomically(path + '.tmp', path)
-        write_text_atomically(osp.join(runner.work_dir, 'last_checkpoint'), path)
+        pointer = osp.join(runner.work_dir, 'last_checkpoint')
+        try:
+            runner.save_checkpoint(self.out_dir, filename + '.tmp', self.file_client_args,
+                                   save_optimizer=self.save_optimizer,
+                                   save_param_scheduler=self.save_param_scheduler, meta=meta, by_epoch=self.by_epoch,
+                                   backend_args=self.backend_args, **self.args)
+            if not is_main_process():
+                return
+            replace_atomically(path + '.tmp', path)
+            write_text_atomically(pointer, path)
+        except OSError as error:
+            for written in (path + '.tmp', pointer + '.tmp'):
+                _remove_if_present(written)
+            last = path if checkpoint_problem(path) is None else previous  # renamed before the pointer failed
+            raise CheckpointWriteError(write_failure(path, error, last)) from error
         if expired is not None:
             old = self.file_backend.join_path(self.out_dir, self.filename_tmpl.format(expired))
             if osp.isfile(old):
