@@ -3,7 +3,7 @@ import argparse
 import os
 
 from mmengine_plugin.apis.launcher import (add_common_arguments, build_runner, exit_on_known_errors,
-                                           finish_distributed, load_config)
+                                           finish_distributed, load_config, train)
 
 
 def parse_args():
@@ -35,7 +35,7 @@ def main():
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
-    build_runner(cfg).train()
+    train(build_runner(cfg))
     finish_distributed()
 
 

@@ -10,6 +10,7 @@ from mmengine.runner import Runner
 
 from mambavision_backbone.errors import CheckpointReadError
 
+from ..datasets.sample_fetcher import DataWorkerLostError, SampleFetcher
 from ..engine.distributed import setup_cpu_distributed
 from ..engine.hooks.safe_checkpoint_hook import CheckpointError, CheckpointWriteError
 
@@ -40,6 +41,23 @@ def build_runner(cfg: Config) -> Runner:
     for message in messages:
         runner.logger.info(message)
     return runner
+
+
+def train(runner: Runner) -> None:
+    """``runner.train()``; a data-loader worker that dies (the out-of-memory killer's SIGKILL) stops it with
+    :class:`DataWorkerLostError`, naming the worker, the samples it held and the checkpoint to resume from,
+    instead of torch's bare "DataLoader worker (pid 123) is killed by signal"."""
+    try:
+        runner.train()
+    except RuntimeError as error:
+        fetcher = getattr(runner.train_dataloader.dataset, '__getitems__', None)
+        lost = fetcher.lost_workers(error) if isinstance(fetcher, SampleFetcher) else None
+        if lost is None:
+            raise
+        last = runner.message_hub.get_info('last_ckpt')
+        resume = (f'run the same command with --resume to continue from {last}' if last
+                  else 'no checkpoint was saved yet')
+        raise DataWorkerLostError(f'{lost}; training stopped; {resume}') from error
 
 
 def add_visualization(cfg: Config, show_dir=None, show: bool = False, wait_time: float = 2) -> None:
@@ -117,11 +135,11 @@ def file_error_line(error: OSError) -> str:
 def exit_on_known_errors(main: Callable[[], None]) -> None:
     """Run a tool's ``main``; the errors that have one line to say end it with that line and exit status 1
     instead of a traceback: a checkpoint that cannot be read (refused, not downloadable, not a checkpoint) or
-    resumed from, a checkpoint that cannot be written, and a file the disk or its folder refuses (no space,
+    resumed from, a checkpoint that cannot be written, a data-loader worker that died, and a file the disk or its folder refuses (no space,
     read-only, no permission, its folder removed)."""
     try:
         main()
-    except (CheckpointReadError, CheckpointError, CheckpointWriteError) as exc:
+    except (CheckpointReadError, CheckpointError, CheckpointWriteError, DataWorkerLostError) as exc:
         sys.exit(f'error: {exc}')
     except OSError as exc:
         if exc.filename is None or exc.errno not in _ENVIRONMENT_ERRNOS:

@@ -5,22 +5,30 @@
 loaded with python, numpy and torch-CPU seeded from its :class:`~mmengine_plugin.datasets.seeding.SeededIndex`,
 so its random transforms draw the same numbers whichever worker loads it. Its files are looked at first and
 named when they cannot be used (missing, empty, a JPEG or PNG cut short, undecodable); with
-``skip_bad_samples=True`` the next sample is loaded in their place and the skip is logged.
+``skip_bad_samples=True`` the next sample is loaded in their place and the skip is logged. Each data-loader
+worker records the samples it is loading, so that a worker killed from outside (the out-of-memory killer's
+SIGKILL) can be named with them: :meth:`SampleFetcher.lost_workers`.
 """
 import logging
 import multiprocessing
 import os
+import re
 from typing import List, Optional
 
 import cv2
 import numpy as np
 from mmengine.logging import print_log
+from torch.utils.data import get_worker_info
 
 from .dataset_checks import DatasetError
 from .seeding import SeededIndex, seeded_cpu_randomness
 
 # How many following samples the fetcher tries in place of a bad one before it gives up.
 MAX_REPLACEMENTS = 16
+# The record of what each data-loader worker is loading: one row per worker id below WORKER_ROWS, holding the
+# worker's pid, the number of indices that follow, and up to ROW_INDICES indices.
+WORKER_ROWS, ROW_INDICES = 64, 64
+ROW = 2 + ROW_INDICES
 
 
 def file_problem(path: str) -> Optional[str]:
@@ -62,6 +70,10 @@ class BadSampleError(DatasetError):
     """A training sample whose files cannot be loaded; the message names them."""
 
 
+class DataWorkerLostError(RuntimeError):
+    """A data-loader worker that died from outside (a signal); the message names it and the samples it held."""
+
+
 class SampleFetcher:
     """What the data loader calls to fetch a batch (the dataset's ``__getitems__``, the DataLoader protocol).
 
@@ -76,9 +88,45 @@ class SampleFetcher:
         self.skip_bad_samples = skip_bad_samples
         self.skipped = multiprocessing.Value('i', 0)
         self.placeholders_before = multiprocessing.Value('q', 0)  # see SeededSampler.pass_over
+        self.loading = multiprocessing.Array('q', WORKER_ROWS * ROW, lock=False)  # each worker writes its row
 
     def __call__(self, indices: List[int]) -> list:
-        return [self.fetch(index) for index in indices]
+        worker = get_worker_info()
+        row = worker.id * ROW if worker is not None and worker.id < WORKER_ROWS else None
+        if row is not None:
+            held = [int(index) for index in indices[:ROW_INDICES]]
+            self.loading[row + 2:row + 2 + len(held)] = held
+            self.loading[row] = os.getpid()
+            self.loading[row + 1] = len(held)
+        batch = [self.fetch(index) for index in indices]
+        if row is not None:
+            self.loading[row + 1] = 0
+        return batch
+
+    def lost_workers(self, error: BaseException) -> Optional[str]:
+        """Which workers torch's ``error`` says died, how, and what each was loading (its id, pid, the samples
+        with their files); None when ``error`` is not about dead workers.
+
+        The record is read in the main process after the worker died: a worker that died while loading left
+        its row filled in.
+        """
+        pids = re.search(r'DataLoader worker \(pid(?:\(s\))? ([\d, ]+)\)', str(error))
+        if pids is None:
+            return None
+        signal = re.search(r'killed by signal: ([\w ]+)', str(error))
+        how = f'was killed (signal: {signal.group(1)})' if signal else 'exited unexpectedly'
+        rows = {self.loading[row]: row for row in range(0, WORKER_ROWS * ROW, ROW) if self.loading[row]}
+        clauses = []
+        for pid in (int(pid) for pid in pids.group(1).split(',')):
+            row = rows.get(pid)
+            if row is None:
+                clauses.append(f'data-loader worker (pid {pid}) {how}')
+                continue
+            held = list(self.loading[row + 2:row + 2 + self.loading[row + 1]])
+            samples = ', '.join(f"{index} ({', '.join(self.files(index)) or 'no file recorded'})" for index in held)
+            clauses.append(f'data-loader worker {row // ROW} (pid {pid}) {how} '
+                           + (f'while loading training samples {samples}' if held else 'between batches'))
+        return '; '.join(clauses)
 
     def files(self, index: int) -> List[str]:
         info = self.dataset.get_data_info(index) if hasattr(self.dataset, 'get_data_info') else {}

@@ -1,5 +1,9 @@
-"""SeededSampler and its fetcher: per-sample seeds, bad files named or skipped, pipelines failing named."""
+"""SeededSampler and its fetcher: per-sample seeds, bad files named or skipped, pipelines failing named, killed
+workers named with the samples they held."""
+import os
 import shutil
+import signal
+import time
 
 import numpy as np
 import pytest
@@ -92,3 +96,46 @@ def test_every_sample_of_every_epoch_and_rank_has_its_own_seed():
     assert seeds(epoch=0) == first  # and the same stream again when the run is resumed
     for other in (seeds(epoch=1), seeds(epoch=0, rank=1), seeds(epoch=0, seed=4)):
         assert not {seed for *_, seed in other} & {seed for *_, seed in first}
+
+
+class BlockingDataset:
+    """Samples 0 and 1 load at once; sample 2 writes its loader's pid to ``pid_file`` and blocks."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        for index in range(4):
+            (folder / f'sample_{index}.txt').write_text(str(index))
+
+    def __len__(self):
+        return 4
+
+    def get_data_info(self, index):
+        return dict(img_path=str(self.folder / f'sample_{index}.txt'))
+
+    def __getitem__(self, index):
+        if index == 2:
+            (self.folder / 'pid').write_text(str(os.getpid()))
+            time.sleep(120)
+        return index
+
+
+def test_a_worker_killed_while_loading_is_named_with_the_samples_it_held(tmp_path):
+    dataset = BlockingDataset(tmp_path)
+    fetcher = dataset.__getitems__ = SampleFetcher(dataset)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=2, num_workers=1, collate_fn=list, timeout=60)
+    batches = iter(loader)
+    assert next(batches) == [0, 1]
+    with pytest.raises(RuntimeError) as died:
+        while not (tmp_path / 'pid').exists():
+            time.sleep(0.01)
+        pid = int((tmp_path / 'pid').read_text())
+        os.kill(pid, signal.SIGKILL)
+        next(batches)
+    # torch says "is killed by signal: Killed" when its SIGCHLD handler sees the death first, else "exited
+    # unexpectedly" (the main process found the worker gone while it waited)
+    held = f'while loading training samples 2 ({tmp_path}/sample_2.txt), 3 ({tmp_path}/sample_3.txt)'
+    assert fetcher.lost_workers(died.value) in (f'data-loader worker 0 (pid {pid}) was killed (signal: Killed) {held}',
+                                                f'data-loader worker 0 (pid {pid}) exited unexpectedly {held}')
+    assert fetcher.lost_workers(RuntimeError(f'DataLoader worker (pid(s) {pid}, 7) exited unexpectedly')) == (
+        f'data-loader worker 0 (pid {pid}) exited unexpectedly {held}; data-loader worker (pid 7) exited unexpectedly')
+    assert fetcher.lost_workers(RuntimeError('CUDA out of memory')) is None

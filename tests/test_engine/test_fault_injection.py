@@ -6,10 +6,17 @@ a checkpoint's name grows or appears (a non-atomic save would be caught there, h
 file under a checkpoint's name is unreadable and ``last_checkpoint`` names a readable one; resumed each time, the
 run ends with the weights of the run never interrupted.
 
+A data-loader worker killed with SIGKILL (what the out-of-memory killer does) while it loads a batch: the run
+stops in one line naming the worker and its samples, and ``--resume`` ends with the uninterrupted weights.
+
+An image that becomes corrupt during the run (cut short once the first epoch is saved): named, and skipped
+only with ``skip_bad_samples=True``, with a count at the end of each epoch.
+
 A full disk and a read-only folder: the work dir on a small tmpfs, mounted in a private mount namespace
 (``unshare``), which disappears with the process; skipped where the machine allows no namespace.
 """
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -20,7 +27,7 @@ import pytest
 
 from mmengine_plugin.engine.hooks.safe_checkpoint_hook import checkpoint_problem
 
-from ..helpers import MICRO_SEG, TRAIN, checkpoint_weights, max_difference, run, run_tool
+from ..helpers import MICRO_DET, MICRO_SEG, TRAIN, checkpoint_weights, max_difference, run, run_tool, workers
 
 # The micro segmentation run with a MambaVision-T backbone: checkpoints of about 380 MB (weights and AdamW's two
 # moments), whose writes last long enough to be caught in progress.
@@ -163,3 +170,89 @@ def test_full_disk_and_read_only_folders_stop_in_one_line_and_lose_nothing(micro
     status, log = result('ro_work')
     assert status == 1 and log.strip().splitlines()[-1] == (
         f'error: cannot use {read_only}/wd: Read-only file system'), log[-3000:]
+
+
+def process_state(pid: int) -> str:
+    """The state letter of a Linux process (R running, S sleeping, ...), '' when it is gone."""
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().rsplit(')', 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return ''
+
+
+def child_pids(pid: int) -> list:
+    children = []
+    for task in os.listdir(f'/proc/{pid}/task'):
+        with open(f'/proc/{pid}/task/{task}/children') as f:
+            children += [int(child) for child in f.read().split()]
+    return children
+
+
+@pytest.mark.slow  # about 30 s: a reference run, a killed one and its resumption
+@pytest.mark.skipif(not os.path.isdir('/proc/self/task'), reason='finds the workers through Linux /proc')
+def test_a_data_worker_killed_while_loading_is_named_and_resume_continues_exactly(micro_data, tmp_path):
+    run_tool([TRAIN, MICRO_SEG, '--work-dir', str(tmp_path / 'reference')], micro_data)
+    work_dir = tmp_path / 'worker_killed'
+    args = [TRAIN, MICRO_SEG, '--work-dir', str(work_dir), *workers(2)]
+    log_path = tmp_path / 'worker_killed.log'
+    with open(log_path, 'w') as log:
+        process = subprocess.Popen([sys.executable, *args], cwd=micro_data, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    killed, deadline = None, time.monotonic() + 300
+    try:
+        while killed is None and process.poll() is None and time.monotonic() < deadline:
+            if os.path.exists(work_dir / 'iter_4.pth'):  # after the first checkpoint: a worker busy loading
+                killed = next((pid for pid in child_pids(process.pid) if process_state(pid) == 'R'), None)
+                if killed:
+                    os.kill(killed, signal.SIGKILL)
+            time.sleep(0.001)
+        status = process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    last_line = log_path.read_text().strip().splitlines()[-1]
+    assert killed and status == 1, (killed, status, last_line)
+    image, labels = 'data/toy_ade/images/training/toy_training_0000', 'data/toy_ade/annotations/training/toy_training_0000'
+    sample = rf'(\d) \({image}0\1.jpg, {labels}0\1.png\)'
+    assert re.fullmatch(rf'error: data-loader worker [01] \(pid {killed}\) was killed \(signal: Killed\) while '
+                        rf'loading training samples {sample}, {sample.replace("1", "2")}; training stopped; run the '
+                        rf'same command with --resume to continue from {work_dir}/iter_(4|8).pth', last_line), last_line
+    run_tool(args + ['--resume'], micro_data)
+    reference = checkpoint_weights(tmp_path / 'reference/iter_12.pth')
+    assert max_difference(checkpoint_weights(work_dir / 'iter_12.pth'), reference) <= 1e-6
+
+
+def corrupt_during_the_run(args, cwd, image, trigger, timeout=300) -> tuple:
+    """Run ``python ARGS`` and cut ``image`` short as soon as the file ``trigger`` exists; returns (exit status,
+    output)."""
+    log_path = cwd / 'corrupted_during_the_run.log'
+    with open(log_path, 'w') as log:
+        process = subprocess.Popen([sys.executable, *args], cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(trigger) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.001)
+    image.write_bytes(image.read_bytes()[:600])
+    status = process.wait(timeout=timeout)
+    return status, log_path.read_text()
+
+
+@pytest.mark.slow  # about 30 s: two micro detection runs
+@pytest.mark.parametrize('skip', [True, False])
+def test_an_image_corrupted_mid_run_is_named_and_skipped_only_when_configured(micro_data, tmp_path, skip):
+    shutil.copytree(micro_data / 'data', tmp_path / 'data')
+    image = tmp_path / 'data/toy_coco/train2017/000003.jpg'
+    args = [TRAIN, MICRO_DET, '--work-dir', 'w', '--cfg-options', f'train_dataloader.sampler.skip_bad_samples={skip}']
+    status, log = corrupt_during_the_run(args, tmp_path, image, tmp_path / 'w/epoch_1.pth')
+    named = 'data/toy_coco/train2017/000003.jpg is a truncated JPEG (no end-of-image marker)'
+    if not skip:
+        assert status == 1 and 'BadSampleError: training sample' in log and named in log, log[-3000:]
+        assert 'Epoch(train) [3][3/3]' not in log
+        return
+    assert status == 0, log[-3000:]
+    skipped = [line for line in log.splitlines() if 'skipped training sample' in line]
+    assert skipped and all(named in line for line in skipped), log[-3000:]
+    counts = {int(epoch): int(count) for epoch, count in re.findall(r'epoch (\d): (\d+) bad training samples skipped', log)}
+    # epoch 1 ended before the cut; epoch 2 may have loaded the image just before it; epoch 3 meets it once
+    assert counts[1] == 0 and counts[2] in (0, 1) and counts[3] == 1 and sum(counts.values()) == len(skipped), counts
+    assert f'{len(skipped)} bad training samples skipped in this run' in log

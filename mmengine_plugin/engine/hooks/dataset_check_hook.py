@@ -1,4 +1,4 @@
-"""Dataset and head checks before the first iteration."""
+"""Dataset and head checks before the first iteration; the count of bad samples skipped after each epoch."""
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
@@ -6,6 +6,7 @@ from mmengine.registry import HOOKS
 from mmengine.runner import BaseLoop
 
 from ...datasets.dataset_checks import check_dataset, check_num_classes
+from ...datasets.sample_fetcher import SampleFetcher
 
 
 @HOOKS.register_module()
@@ -15,9 +16,15 @@ class DatasetCheckHook(Hook):
     Heads whose ``num_classes`` disagrees with the training classes, missing images or annotation maps and COCO
     annotations of categories outside the classes stop the run with an error naming the key or the file, instead
     of failing deep inside a data-loader worker or being dropped.
+
+    With ``skip_bad_samples=True`` on the training sampler, the end of every epoch and of training logs how
+    many bad training samples were skipped (by this process and its data-loader workers).
     """
 
     priority = 'VERY_HIGH'
+
+    def __init__(self):
+        self.skipped_before_epoch = 0
 
     def before_run(self, runner) -> None:
         if not is_main_process():
@@ -28,3 +35,23 @@ class DatasetCheckHook(Hook):
         for loop in (runner._train_loop, runner._val_loop, runner._test_loop):
             if isinstance(loop, BaseLoop):
                 check_dataset(loop.dataloader.dataset)
+
+    @staticmethod
+    def skipping_fetcher(runner):
+        """The training set's SampleFetcher when it skips bad samples, else None."""
+        fetcher = getattr(runner.train_dataloader.dataset, '__getitems__', None)
+        return fetcher if isinstance(fetcher, SampleFetcher) and fetcher.skip_bad_samples else None
+
+    def after_train_epoch(self, runner) -> None:
+        fetcher = self.skipping_fetcher(runner)
+        if fetcher is None:
+            return
+        total = fetcher.skipped.value
+        runner.logger.info(f'epoch {runner.epoch + 1}: {total - self.skipped_before_epoch} bad training samples '
+                           f'skipped ({total} in this run)')
+        self.skipped_before_epoch = total
+
+    def after_train(self, runner) -> None:
+        fetcher = self.skipping_fetcher(runner)
+        if fetcher is not None:
+            runner.logger.info(f'{fetcher.skipped.value} bad training samples skipped in this run')
