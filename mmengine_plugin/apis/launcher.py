@@ -135,8 +135,8 @@ def file_error_line(error: OSError) -> str:
 def exit_on_known_errors(main: Callable[[], None]) -> None:
     """Run a tool's ``main``; the errors that have one line to say end it with that line and exit status 1
     instead of a traceback: a checkpoint that cannot be read (refused, not downloadable, not a checkpoint) or
-    resumed from, a checkpoint that cannot be written, a data-loader worker that died, and a file the disk or its folder refuses (no space,
-    read-only, no permission, its folder removed)."""
+    resumed from, a checkpoint that cannot be written, a data-loader worker that died, and a file the disk or
+    its folder refuses (no space, read-only, no permission, its folder removed)."""
     try:
         main()
     except (CheckpointReadError, CheckpointError, CheckpointWriteError, DataWorkerLostError) as exc:
