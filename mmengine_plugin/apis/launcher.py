@@ -124,11 +124,15 @@ def add_common_arguments(parser) -> None:
 
 
 def file_error_line(error: OSError) -> str:
-    """One line for an OSError on a named file: the file, the cause, and a folder that has gone."""
+    """One line for an OSError on a named file: the file, the cause, and the outermost folder on its path that
+    has gone (a work dir removed while training)."""
     line = f'cannot use {error.filename}: {error.strerror}'
+    gone = None
     folder = osp.dirname(osp.abspath(error.filename))
-    if error.errno == errno.ENOENT and not osp.isdir(folder):
-        line += f' (the folder {folder} no longer exists)'
+    while folder != osp.dirname(folder) and not osp.isdir(folder):
+        gone, folder = folder, osp.dirname(folder)
+    if error.errno == errno.ENOENT and gone is not None:
+        line += f' (the folder {gone} no longer exists)'
     return line
 
 

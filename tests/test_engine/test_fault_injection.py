@@ -225,6 +225,26 @@ def test_a_data_worker_killed_while_loading_is_named_and_resume_continues_exactl
     assert max_difference(checkpoint_weights(work_dir / 'iter_12.pth'), reference) <= 1e-6
 
 
+@pytest.mark.slow  # about 10 s
+def test_a_work_dir_removed_while_training_stops_in_one_line_naming_it(micro_data, tmp_path):
+    work_dir = tmp_path / 'removed'
+    log_path = tmp_path / 'removed.log'
+    with open(log_path, 'w') as log:
+        process = subprocess.Popen([sys.executable, TRAIN, MICRO_SEG, '--work-dir', str(work_dir)], cwd=micro_data,
+                                   stdout=log, stderr=subprocess.STDOUT)
+    pointer, deadline = work_dir / 'last_checkpoint', time.monotonic() + 300
+    while process.poll() is None and time.monotonic() < deadline:
+        if pointer.exists() and pointer.read_text().endswith('iter_4.pth'):
+            shutil.rmtree(work_dir, ignore_errors=True)  # the run may write into it meanwhile: until it is gone
+            if not work_dir.exists():
+                break
+        time.sleep(0.001)
+    status = process.wait(timeout=300)
+    last_line = log_path.read_text().strip().splitlines()[-1]
+    assert status == 1 and re.fullmatch(rf'error: cannot use {work_dir}/\S+: No such file or directory '
+                                        rf'\(the folder {work_dir} no longer exists\)', last_line), last_line
+
+
 def corrupt_during_the_run(args, cwd, image, trigger, timeout=300) -> tuple:
     """Run ``python ARGS`` and cut ``image`` short as soon as the file ``trigger`` exists; returns (exit status,
     output)."""

@@ -151,6 +151,24 @@ def test_resume_from_a_named_broken_or_missing_checkpoint_is_refused(tmp_path):
     assert runner.iter == 0
 
 
+@pytest.mark.parametrize('fault', ['missing', 'corrupt'])
+def test_resume_when_last_checkpoint_names_a_missing_or_corrupt_file(tmp_path, fault):
+    tiny_runner(tmp_path, [[1.0, 2.0]], f'pointer_{fault}_saved', max_epochs=2).train()
+    named = tmp_path / 'epoch_2.pth'
+    if fault == 'missing':
+        named.unlink()
+    else:
+        named.write_bytes(named.read_bytes()[:-100])
+    assert (tmp_path / 'last_checkpoint').read_text() == str(named)
+    runner = tiny_runner(tmp_path, [[1.0, 2.0]], f'pointer_{fault}_resumed', max_epochs=2, resume=True)
+    runner.train()
+    problem = 'does not exist' if fault == 'missing' else 'is truncated or corrupt'
+    log = run_log(runner)
+    assert f'skipped checkpoint {named}: it {problem}' in log
+    assert f"resuming from {tmp_path / 'epoch_1.pth'}, the newest readable checkpoint" in log
+    assert runner.epoch == 2 and checkpoint_problem(str(named)) is None  # epoch 2 trained again and saved
+
+
 def test_resume_without_a_readable_checkpoint_trains_from_the_start(tmp_path):
     (tmp_path / 'epoch_1.pth').write_bytes(b'')  # all a kill left of the first save under mmengine's writes
     runner = tiny_runner(tmp_path, [[1.0, 2.0]], 'resume_from_nothing', resume=True)
