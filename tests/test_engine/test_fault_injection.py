@@ -15,6 +15,8 @@ only with ``skip_bad_samples=True``, with a count at the end of each epoch.
 A full disk and a read-only folder: the work dir on a small tmpfs, mounted in a private mount namespace
 (``unshare``), which disappears with the process; skipped where the machine allows no namespace.
 """
+import fnmatch
+import glob
 import os
 import re
 import shutil
@@ -27,7 +29,7 @@ import pytest
 
 from mmengine_plugin.engine.hooks.safe_checkpoint_hook import checkpoint_problem
 
-from ..helpers import MICRO_DET, MICRO_SEG, TRAIN, checkpoint_weights, max_difference, run, run_tool, workers
+from ..helpers import MICRO_DET, MICRO_SEG, ROOT, TRAIN, checkpoint_weights, max_difference, run, run_tool, workers
 
 # The micro segmentation run with a MambaVision-T backbone: checkpoints of about 380 MB (weights and AdamW's two
 # moments), whose writes last long enough to be caught in progress.
@@ -36,6 +38,26 @@ model = dict(backbone=dict(_delete_=True, type='MambaVision', arch='tiny', windo
              decode_head=dict(in_channels=[80, 160, 320, 640]), auxiliary_head=dict(in_channels=320))
 '''
 POLL_SECONDS = 0.002
+
+
+def test_every_row_of_the_fault_table_names_tests_that_exist():
+    """docs/crash_safe_training.md: a row whose test is gone (renamed, deleted) must go too, or be fixed."""
+    with open(os.path.join(ROOT, 'docs/crash_safe_training.md')) as f:
+        doc = f.read()
+    table = doc[doc.index('## What each fault costs'):doc.index('## A NaN or infinite loss')]
+    rows = [line for line in table.splitlines() if line.startswith('| ') and not line.startswith('| fault')]
+    assert len(rows) >= 13
+    tests = {}
+    for path in glob.glob(os.path.join(ROOT, 'tests/**/test_*.py'), recursive=True):
+        with open(path) as f:
+            tests[os.path.basename(path)] = re.findall(r'^def (test_\w+)', f.read(), re.MULTILINE)
+    for row in rows:
+        named = re.findall(r'`(test_\w+\.py)?(?:::)?([\w*]+)`', row.rsplit('|', 2)[1])
+        assert named, row
+        module = None
+        for module_name, name in named:
+            module = module_name or module
+            assert any(fnmatch.fnmatch(test, name) for test in tests[module]), (module, name)
 
 
 def checkpoint_sizes(work_dir):
