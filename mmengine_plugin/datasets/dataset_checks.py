@@ -1,12 +1,16 @@
 """Checks of built datasets that fail early, naming the file, instead of deep inside a data-loader worker.
 
-They read what mmengine datasets already hold (each sample's ``img_path`` / ``seg_map_path``, a COCO
-dataset's category map), so they cost a file-existence test per sample and no second parse of the
-annotation file, except to name the offending categories once a problem is found.
+They read what mmengine datasets already hold (each sample's ``img_path`` / ``seg_map_path`` and instances,
+a COCO dataset's category map), one sample at a time, so that a COCO-size training set costs a
+file-existence test and one sample's copy at a time, and no second parse of the annotation file: the names
+of its categories (which mmdet does not keep) are read from the file's tail, where COCO files keep them, and
+the whole file is parsed only when they are not there, or to name the offending categories once a problem is
+found.
 """
 import json
+import os
 import os.path as osp
-from typing import Iterator, List
+from typing import Iterator, List, Optional
 
 from torch import nn
 
@@ -30,24 +34,70 @@ def _describe(dataset) -> str:
     return f'{type(dataset).__name__} ({source})' if source else type(dataset).__name__
 
 
-def _samples(dataset) -> List[dict]:
+def _each_sample(dataset) -> Iterator[dict]:
+    """The dataset's samples one at a time (mmengine hands out a fresh copy of each)."""
     if not hasattr(dataset, 'get_data_info'):
-        return []
+        return
     dataset.full_init()  # a no-op once the dataset has loaded its annotations
-    return [dataset.get_data_info(i) for i in range(len(dataset))]
+    for index in range(len(dataset)):
+        yield dataset.get_data_info(index)
 
 
-def check_files_exist(dataset, samples) -> None:
-    """Every sample's image (and segmentation map, where the dataset has them) exists."""
-    missing = [s['img_path'] for s in samples if s.get('img_path') and not osp.isfile(s['img_path'])]
-    if missing:
-        raise DatasetError(f'{len(missing)} of {len(samples)} images of {_describe(dataset)} do not exist, '
-                           f'e.g. {missing[0]}')
-    unlabelled = [s for s in samples if s.get('seg_map_path') and not osp.isfile(s['seg_map_path'])]
-    if unlabelled:
-        first = unlabelled[0]
-        raise DatasetError(f"{len(unlabelled)} of {len(samples)} images of {_describe(dataset)} have no "
+class _Found:
+    """How many samples or boxes showed one problem, and the first of them."""
+
+    def __init__(self):
+        self.count, self.first = 0, None
+
+    def add(self, example) -> None:
+        self.count += 1
+        if self.first is None:
+            self.first = example
+
+
+def check_samples(dataset, tolerance: float = 1.0) -> None:
+    """One pass over the samples: there is at least one; every image (and segmentation map) exists; every box
+    lies inside its image (within ``tolerance`` pixels: a box outside is a labelling or export error that
+    would train on the wrong pixels); and when the pipeline loads masks, every box has one (mmdet would fail
+    on the first box without)."""
+    loads_masks = _loads_masks(dataset)
+    samples, instances = 0, 0
+    missing, unlabelled, outside, without_mask = _Found(), _Found(), _Found(), _Found()
+    for sample in _each_sample(dataset):
+        samples += 1
+        if sample.get('img_path') and not osp.isfile(sample['img_path']):
+            missing.add(sample['img_path'])
+        if sample.get('seg_map_path') and not osp.isfile(sample['seg_map_path']):
+            unlabelled.add(sample)
+        width, height = sample.get('width'), sample.get('height')
+        for instance in sample.get('instances', ()):
+            instances += 1
+            if loads_masks and instance.get('mask') is None:
+                without_mask.add(instance)
+            if width is None or height is None:
+                continue
+            x1, y1, x2, y2 = instance.get('bbox', (0, 0, 0, 0))
+            if x1 < -tolerance or y1 < -tolerance or x2 > width + tolerance or y2 > height + tolerance:
+                outside.add((sample['img_path'], width, height, [round(v, 1) for v in (x1, y1, x2, y2)]))
+    if hasattr(dataset, 'get_data_info') and not samples:
+        raise empty_dataset_error(dataset)
+    if missing.count:
+        raise DatasetError(f'{missing.count} of {samples} images of {_describe(dataset)} do not exist, '
+                           f'e.g. {missing.first}')
+    if unlabelled.count:
+        first = unlabelled.first
+        raise DatasetError(f"{unlabelled.count} of {samples} images of {_describe(dataset)} have no "
                            f"annotation, e.g. {first.get('img_path')} (expected {first['seg_map_path']})")
+    check_coco_categories(dataset)
+    if outside.count:
+        path, width, height, box = outside.first
+        raise DatasetError(f'{outside.count} boxes of {_describe(dataset)} lie outside their image, e.g. {box} '
+                           f'(x1, y1, x2, y2) in {path} of {width}x{height}: check the width and height of the '
+                           "file's images and the boxes' [x, y, w, h]")
+    if without_mask.count:
+        raise DatasetError(f'{without_mask.count} of {instances} boxes of {_describe(dataset)} have no '
+                           'segmentation, but the pipeline loads masks (LoadAnnotations with_mask=True): for '
+                           'boxes-only data use configs/mmdet/custom/cascade-rcnn_mambavision-t_fpn_custom.py')
 
 
 def check_coco_categories(dataset) -> None:
@@ -70,8 +120,35 @@ def check_coco_categories(dataset) -> None:
                        f"metainfo classes {tuple(dataset.metainfo['classes'])}; mmdet would drop them silently")
 
 
+# How much of an annotation file's end is searched for its categories before the whole file is parsed.
+CATEGORIES_TAIL_BYTES = 1 << 20
+
+
+def _categories_in_tail(ann_file) -> Optional[List[dict]]:
+    """The ``categories`` list when the file ends with it (COCO's own files and most exports put it last)."""
+    with open(ann_file, 'rb') as f:
+        f.seek(max(os.path.getsize(ann_file) - CATEGORIES_TAIL_BYTES, 0))
+        tail = f.read().decode('utf-8', errors='replace')
+    start = tail.rfind('"categories"')
+    if start < 0:
+        return None
+    try:
+        value_start = tail.index('[', start)
+        categories, end = json.JSONDecoder().raw_decode(tail, value_start)
+    except ValueError:
+        return None
+    if tail[start + len('"categories"'):value_start].strip() != ':' or tail[end:].strip() not in ('}', ''):
+        return None
+    if not all(isinstance(c, dict) and 'id' in c and 'name' in c for c in categories):
+        return None
+    return categories
+
+
 def _json_categories(ann_file) -> List[dict]:
-    """The annotation file's categories, in its order (mmdet keeps none of the names; this reads the file again)."""
+    """The annotation file's categories, in its order (mmdet keeps none of the names)."""
+    categories = _categories_in_tail(ann_file)
+    if categories is not None:
+        return categories
     with open(ann_file) as f:
         return json.load(f)['categories']
 
@@ -84,12 +161,6 @@ def empty_dataset_error(dataset) -> DatasetError:
     return DatasetError(f'{_describe(dataset)} has no sample{why}; check its annotation file and image folder '
                         f"(data_root={getattr(dataset, 'data_root', None)!r}, "
                         f"data_prefix={getattr(dataset, 'data_prefix', None)!r})")
-
-
-def check_not_empty(dataset, samples) -> None:
-    """A dataset has at least one sample (mmdet drops the images without annotations from training sets)."""
-    if hasattr(dataset, 'get_data_info') and not samples:
-        raise empty_dataset_error(dataset)
 
 
 def check_coco_classes(dataset) -> None:
@@ -112,40 +183,9 @@ def check_coco_classes(dataset) -> None:
                        + f' of the configured classes; its categories are {tuple(categories)}')
 
 
-def check_boxes_inside_images(dataset, samples, tolerance: float = 1.0) -> None:
-    """Every box lies inside its image (within ``tolerance`` pixels): a box outside is a labelling or export
-    error (wrong image size, boxes of a resized image) that would train on the wrong pixels."""
-    outside = []
-    for sample in samples:
-        width, height = sample.get('width'), sample.get('height')
-        if width is None or height is None:
-            continue
-        for instance in sample.get('instances', []):
-            x1, y1, x2, y2 = instance.get('bbox', (0, 0, 0, 0))
-            if x1 < -tolerance or y1 < -tolerance or x2 > width + tolerance or y2 > height + tolerance:
-                outside.append((sample['img_path'], width, height, [round(v, 1) for v in (x1, y1, x2, y2)]))
-    if outside:
-        path, width, height, box = outside[0]
-        raise DatasetError(f'{len(outside)} boxes of {_describe(dataset)} lie outside their image, e.g. {box} '
-                           f'(x1, y1, x2, y2) in {path} of {width}x{height}: check the width and height of the '
-                           "file's images and the boxes' [x, y, w, h]")
-
-
 def _loads_masks(dataset) -> bool:
     transforms = getattr(getattr(dataset, 'pipeline', None), 'transforms', [])
     return any(getattr(t, 'with_mask', False) for t in transforms)
-
-
-def check_masks_present(dataset, samples) -> None:
-    """When the pipeline loads masks, every box has one (mmdet would fail on the first box without)."""
-    if not _loads_masks(dataset):
-        return
-    instances = [i for sample in samples for i in sample.get('instances', [])]
-    without = sum(1 for i in instances if i.get('mask') is None)
-    if without:
-        raise DatasetError(f'{without} of {len(instances)} boxes of {_describe(dataset)} have no segmentation, but '
-                           'the pipeline loads masks (LoadAnnotations with_mask=True): for boxes-only data use '
-                           'configs/mmdet/custom/cascade-rcnn_mambavision-t_fpn_custom.py')
 
 
 def class_heads(model) -> Iterator:
@@ -176,10 +216,8 @@ def check_num_classes(model, dataset) -> None:
 def check_dataset(dataset) -> None:
     """All checks, on every dataset inside ``dataset``'s wrappers."""
     for leaf in leaf_datasets(dataset):
-        samples = _samples(leaf)  # read once for every check
-        check_not_empty(leaf, samples)
-        check_coco_classes(leaf)
-        check_files_exist(leaf, samples)
-        check_coco_categories(leaf)
-        check_boxes_inside_images(leaf, samples)
-        check_masks_present(leaf, samples)
+        if hasattr(leaf, 'get_data_info'):
+            leaf.full_init()
+        if not hasattr(leaf, 'get_data_info') or len(leaf):
+            check_coco_classes(leaf)  # an empty dataset is told as such first
+        check_samples(leaf)

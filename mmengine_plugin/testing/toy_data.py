@@ -114,3 +114,37 @@ def generate_ade20k(out_dir, train=16, val=8, seed=0, custom_layout=False):
     for split, count in zip(('train', 'val') if custom_layout else ('training', 'validation'), (train, val)):
         _ade20k_split(out_dir, split, count, rng, labels)
     return out_dir
+
+
+def generate_coco_annotations(out_dir, images=20000, annotations=145000, categories=80, seed=0):
+    """A COCO-size annotation file without pixels, to measure what reading and checking it costs: ``images``
+    empty image files under ``train2017/`` (sizes 480-640 x 360-640, as COCO's) and ``annotations`` boxes with
+    12-point polygon masks spread over them, of ``categories`` categories named ``class_0``, ... . Returns the
+    annotation file's path."""
+    rng = np.random.default_rng(seed)
+    os.makedirs(os.path.join(out_dir, 'train2017'), exist_ok=True)
+    os.makedirs(os.path.join(out_dir, 'annotations'), exist_ok=True)
+    widths, heights = rng.integers(480, 641, images), rng.integers(360, 641, images)
+    image_list = []
+    for index in range(images):
+        file_name = f'{index:012d}.jpg'
+        open(os.path.join(out_dir, 'train2017', file_name), 'wb').close()
+        image_list.append(dict(id=index, file_name=file_name, width=int(widths[index]), height=int(heights[index])))
+    owners = rng.integers(0, images, annotations)
+    angles = np.linspace(0, 2 * np.pi, 12, endpoint=False)
+    annotation_list = []
+    for ann_id, owner in enumerate(owners, start=1):
+        width, height = widths[owner], heights[owner]
+        w, h = rng.uniform(8, width / 2), rng.uniform(8, height / 2)
+        x, y = rng.uniform(0, width - w), rng.uniform(0, height - h)
+        polygon = np.stack([x + w / 2 * (1 + np.cos(angles)), y + h / 2 * (1 + np.sin(angles))], axis=1)
+        annotation_list.append(dict(id=ann_id, image_id=int(owner), category_id=int(rng.integers(1, categories + 1)),
+                                    iscrowd=0, bbox=[round(float(v), 2) for v in (x, y, w, h)],
+                                    area=round(float(np.pi * w * h / 4), 2),
+                                    segmentation=[[round(float(v), 2) for v in polygon.reshape(-1)]]))
+    path = os.path.join(out_dir, 'annotations', 'instances_train2017.json')
+    with open(path, 'w') as f:
+        json.dump(dict(images=image_list, annotations=annotation_list,
+                       categories=[dict(id=i + 1, name=f'class_{i}', supercategory='thing')
+                                   for i in range(categories)]), f)
+    return path

@@ -85,8 +85,14 @@ def test_a_class_missing_from_the_json_is_named(coco_root):
         check_dataset(coco_dataset(coco_root, classes=('rectangle', 'hexagon', 'triangle')))
 
 
-def test_classes_in_another_order_than_the_json_are_refused(coco_root):
-    """mmdet would number the labels in the file's order: 'triangle' would be painted as 'rectangle'."""
+@pytest.mark.parametrize('categories_at', ['end', 'start'])
+def test_classes_in_another_order_than_the_json_are_refused(coco_root, categories_at):
+    """mmdet would number the labels in the file's order: 'triangle' would be painted as 'rectangle'. The names
+    are read from the file's end where COCO files keep them; a file that has them first is parsed whole."""
+    if categories_at == 'start':
+        edit_json(coco_root, lambda data: data.update({key: data.pop(key) for key in ('images', 'annotations')}))
+        with open(os.path.join(coco_root, 'annotations/instances_train2017.json')) as f:
+            assert f.read(20).startswith('{"categories"')
     with pytest.raises(DatasetError, match=r"classes \('triangle', 'ellipse', 'rectangle'\) are not in the order of "
                                            r"the file's categories .* set classes=\('rectangle', 'ellipse', "
                                            r"'triangle'\)"):

@@ -67,3 +67,17 @@ def test_scan_benchmark_prints_one_row_per_backend_and_refuses_missing_backends(
         assert all(re.fullmatch(r'\d+\.\d ms', cell) for cell in (row[3], row[5])), row
     result = subprocess.run([sys.executable, tool, '--backend', 'cuda'], capture_output=True, text=True)
     assert result.returncode == 2 and "--backend cuda: selective-scan backend 'cuda' needs" in result.stderr
+
+
+def test_dataset_check_benchmark_reports_build_and_checks():
+    tool = os.path.join(ROOT, 'tools/analysis_tools/benchmark_dataset_checks.py')
+    result = subprocess.run([sys.executable, tool, '--images', '300', '--annotations', '2000'],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'generated 300 images / 2000 annotations' in result.stdout
+    samples = int(re.search(r'; (\d+) training samples after filtering', result.stdout).group(1))
+    assert 280 <= samples <= 300  # images that drew no annotation are filtered out, as in mmdet's recipes
+    rows = {line.split('|')[1].strip(): line.split('|')[2:4] for line in result.stdout.splitlines()
+            if line.startswith('| ') and '---' not in line}
+    assert float(rows['mmdet CocoDataset build'][0]) > 0 and float(rows['data checks'][0]) > 0
+    assert re.fullmatch(r' \d+% ', rows['checks / build'][0])

@@ -1,11 +1,11 @@
 """Dataset and head checks before the first iteration; the count of bad samples skipped after each epoch."""
-from mmengine.dist import is_main_process
+from mmengine.dist import broadcast_object_list, is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 from mmengine.runner import BaseLoop
 
-from ...datasets.dataset_checks import check_dataset, check_num_classes
+from ...datasets.dataset_checks import DatasetError, check_dataset, check_num_classes
 from ...datasets.sample_fetcher import SampleFetcher
 
 
@@ -15,7 +15,8 @@ class DatasetCheckHook(Hook):
 
     Heads whose ``num_classes`` disagrees with the training classes, missing images or annotation maps and COCO
     annotations of categories outside the classes stop the run with an error naming the key or the file, instead
-    of failing deep inside a data-loader worker or being dropped.
+    of failing deep inside a data-loader worker or being dropped. Rank 0 checks; every rank stops with its
+    message.
 
     With ``skip_bad_samples=True`` on the training sampler, the end of every epoch and of training logs how
     many bad training samples were skipped (by this process and its data-loader workers).
@@ -27,8 +28,21 @@ class DatasetCheckHook(Hook):
         self.skipped_before_epoch = 0
 
     def before_run(self, runner) -> None:
-        if not is_main_process():
-            return
+        # Rank 0 checks and tells every rank its verdict, so that all stop at once with its message instead of
+        # waiting in their first collective for a rank that has stopped.
+        verdict = [None]
+        if is_main_process():
+            try:
+                self.check(runner)
+            except DatasetError as error:
+                verdict = [str(error)]
+        broadcast_object_list(verdict)
+        if verdict[0] is not None:
+            raise DatasetError(verdict[0])
+
+    @staticmethod
+    def check(runner) -> None:
+        """The checks of every dataset the run has built, and of the heads against the training classes."""
         if isinstance(runner._train_loop, BaseLoop):
             model = runner.model.module if is_model_wrapper(runner.model) else runner.model
             check_num_classes(model, runner._train_loop.dataloader.dataset)
