@@ -5,8 +5,8 @@ root registries, where the mmdet and mmseg scopes find them, and nothing else:
 
 - ``models``: the MambaVision backbone (``MambaVision``, and ``MM_mamba_vision``, the published name), its
   config arguments checked by name;
-- ``engine``: crash-safe training hooks (``SafeCheckpointHook``, ``ExactResumeHook``, ``NonFiniteLossHook``;
-  docs/crash_safe_training.md), ``PlainCheckpointHook`` and ``DatasetCheckHook``,
+- ``engine``: crash-safe training hooks (``SafeCheckpointHook``, ``ExactResumeHook``, ``NonFiniteLossHook``,
+  ``PreemptionHook``; docs/crash_safe_training.md), ``PlainCheckpointHook`` and ``DatasetCheckHook``,
   ``DeviceAwareOptimWrapperConstructor`` (the published AMP recipes run without CUDA),
   ``CPUDistributedDataParallel``, and mmengine's loader for local checkpoint files replaced by one that loads
   them safely on torch >= 2.6;
@@ -22,13 +22,13 @@ from mambavision_backbone import route_logs_to
 
 from .datasets import BadSampleError, DatasetError, SeededSampler, check_dataset
 from .engine import (CheckpointError, CPUDistributedDataParallel, DatasetCheckHook, DeviceAwareOptimWrapperConstructor,
-                     ExactResumeHook, NonFiniteLossHook, PlainCheckpointHook, SafeCheckpointHook,
+                     ExactResumeHook, NonFiniteLossHook, PlainCheckpointHook, PreemptionHook, SafeCheckpointHook,
                      load_local_checkpoint)
 from .models import MambaVision
 from .ops import compiled_mmcv_ops
 
 __all__ = ['MambaVision', 'load_local_checkpoint', 'DatasetError', 'check_dataset', 'CPUDistributedDataParallel',
-           'DatasetCheckHook', 'ExactResumeHook', 'NonFiniteLossHook', 'PlainCheckpointHook',
+           'DatasetCheckHook', 'ExactResumeHook', 'NonFiniteLossHook', 'PlainCheckpointHook', 'PreemptionHook',
            'DeviceAwareOptimWrapperConstructor', 'CheckpointError', 'SafeCheckpointHook', 'BadSampleError',
            'SeededSampler', 'compiled_mmcv_ops']
 

@@ -6,6 +6,8 @@
 #   disagrees with the data stop the run before the first iteration, naming the file or the key;
 # - ExactResumeHook: per-iteration seeds from a fixed run seed, so that a resumed run repeats the interrupted one;
 # - NonFiniteLossHook: a NaN/inf loss stops the run (action='skip' or 'warn' instead);
+# - PreemptionHook: SIGTERM/SIGUSR1 (Slurm preemption, torchrun stopping) end the run after the iteration in
+#   progress with a checkpoint of it; the same command started again continues from there by itself;
 # - PartialLoadHook: a load_from checkpoint that does not fit (another class count, no mask heads) loads what
 #   fits and says in one line what was freshly initialised or left out.
 #
@@ -15,4 +17,5 @@
 # seeds; unreadable images named, or skipped with skip_bad_samples=True).
 randomness = dict(seed=0)
 custom_hooks = [dict(type='PlainCheckpointHook'), dict(type='DatasetCheckHook'), dict(type='ExactResumeHook'),
-                dict(type='NonFiniteLossHook', action='stop'), dict(type='PartialLoadHook')]
+                dict(type='NonFiniteLossHook', action='stop'), dict(type='PartialLoadHook'),
+                dict(type='PreemptionHook')]

@@ -9,10 +9,12 @@ named when they cannot be used (missing, empty, a JPEG or PNG cut short, undecod
 worker records the samples it is loading, so that a worker killed from outside (the out-of-memory killer's
 SIGKILL) can be named with them: :meth:`SampleFetcher.lost_workers`.
 """
+import atexit
 import logging
 import multiprocessing
 import os
 import re
+import signal
 from typing import List, Optional
 
 import cv2
@@ -74,6 +76,10 @@ class DataWorkerLostError(RuntimeError):
     """A data-loader worker that died from outside (a signal); the message names it and the samples it held."""
 
 
+def _set_flag(flag) -> None:
+    flag.value = 1
+
+
 class SampleFetcher:
     """What the data loader calls to fetch a batch (the dataset's ``__getitems__``, the DataLoader protocol).
 
@@ -89,9 +95,20 @@ class SampleFetcher:
         self.skipped = multiprocessing.Value('i', 0)
         self.placeholders_before = multiprocessing.Value('q', 0)  # see SeededSampler.pass_over
         self.loading = multiprocessing.Array('q', WORKER_ROWS * ROW, lock=False)  # each worker writes its row
+        self.worker_pid = None
+        # Set when the main process exits: from then on a SIGTERM (multiprocessing ends daemonic workers with
+        # one at exit) ends a worker as usual. Registered after multiprocessing's own exit handler, so it runs
+        # first.
+        self.main_exiting = multiprocessing.Value('b', 0, lock=False)
+        atexit.register(_set_flag, self.main_exiting)
 
     def __call__(self, indices: List[int]) -> list:
         worker = get_worker_info()
+        if worker is not None and self.worker_pid != os.getpid():
+            # Slurm sends SIGTERM to every process of a job it preempts: the main process decides when to stop
+            # (PreemptionHook) and needs its workers until then.
+            signal.signal(signal.SIGTERM, self.on_worker_sigterm)
+            self.worker_pid = os.getpid()
         row = worker.id * ROW if worker is not None and worker.id < WORKER_ROWS else None
         if row is not None:
             held = [int(index) for index in indices[:ROW_INDICES]]
@@ -102,6 +119,11 @@ class SampleFetcher:
         if row is not None:
             self.loading[row + 1] = 0
         return batch
+
+    def on_worker_sigterm(self, signum, frame) -> None:
+        """In a worker: SIGTERM ends it only once the main process is exiting."""
+        if self.main_exiting.value:
+            os._exit(0)  # as a worker told to stop: torch takes any other status for a crash
 
     def lost_workers(self, error: BaseException) -> Optional[str]:
         """Which workers torch's ``error`` says died, how, and what each was loading (its id, pid, the samples

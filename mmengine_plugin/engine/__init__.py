@@ -2,9 +2,10 @@
 from .checkpoint import load_local_checkpoint
 from .distributed import CPUDistributedDataParallel
 from .hooks import (CheckpointError, DatasetCheckHook, ExactResumeHook, NonFiniteLossHook, PartialLoadHook,
-                    PlainCheckpointHook, SafeCheckpointHook)
+                    PlainCheckpointHook, PreemptionHook, SafeCheckpointHook)
 from .optimizers import DeviceAwareOptimWrapperConstructor
 
 __all__ = ['load_local_checkpoint', 'CPUDistributedDataParallel', 'CheckpointError', 'DatasetCheckHook',
-           'ExactResumeHook', 'NonFiniteLossHook', 'PartialLoadHook', 'PlainCheckpointHook', 'SafeCheckpointHook',
+           'ExactResumeHook', 'NonFiniteLossHook', 'PartialLoadHook', 'PlainCheckpointHook', 'PreemptionHook',
+           'SafeCheckpointHook',
            'DeviceAwareOptimWrapperConstructor']

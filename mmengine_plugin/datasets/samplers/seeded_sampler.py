@@ -38,6 +38,7 @@ class SeededSampler(Sampler):
         self.rank = get_dist_info()[0]
         self.fetcher = SampleFetcher(dataset, skip_bad_samples)
         dataset.__getitems__ = self.fetcher
+        self.resume_at = None  # (epoch, batches done, batch sampler): see start_epoch_at
 
     @property
     def infinite(self) -> bool:
@@ -54,6 +55,37 @@ class SeededSampler(Sampler):
             raise ValueError('only an infinite stream can be passed over: positions restart every epoch')
         self.fetcher.placeholders_before.value = count
 
+    def start_epoch_at(self, epoch: int, batches_done: int, batch_sampler) -> None:
+        """Hand out epoch ``epoch`` without the samples of its first ``batches_done`` batches (an epoch-based run
+        resumed from a checkpoint saved in the middle of that epoch); the others keep the seeds of their
+        positions, and other epochs are whole.
+
+        Which samples those batches held is found by running ``batch_sampler`` over the epoch's indices once,
+        without loading anything: grouping batch samplers (mmdet's AspectRatioBatchSampler) take samples out
+        of order. The samples they left waiting in their groups come first again, so the epoch's remaining
+        batches are the ones the uninterrupted run trained.
+        """
+        if self.infinite:
+            raise ValueError('an infinite stream has no epochs to start in the middle of: see pass_over')
+        self.resume_at = (epoch, batches_done, batch_sampler)
+
+    def _skipped_count(self) -> int:
+        if self.resume_at is None or self.resume_at[0] != self.epoch:
+            return 0
+        return self.resume_at[1] * self.resume_at[2].batch_size  # every batch but an epoch's last is full
+
+    def _positions_done(self) -> set:
+        epoch, batches_done, batch_sampler = self.resume_at
+        self.resume_at = None  # the dry run below hands out the whole epoch
+        try:
+            done = set()
+            for count, batch in enumerate(batch_sampler):  # to the end: grouping samplers reset their groups there
+                if count < batches_done:
+                    done.update(index.position for index in batch)
+            return done
+        finally:
+            self.resume_at = (epoch, batches_done, batch_sampler)
+
     @property
     def epoch(self) -> int:
         return getattr(self.sampler, 'epoch', 0)
@@ -64,8 +96,10 @@ class SeededSampler(Sampler):
 
     def __iter__(self):
         epoch = self.epoch
+        done = self._positions_done() if self._skipped_count() else ()
         for position, index in enumerate(self.sampler):
-            yield SeededIndex(index, derive_seed(self.seed, self.rank, epoch, position), position)
+            if position not in done:
+                yield SeededIndex(index, derive_seed(self.seed, self.rank, epoch, position), position)
 
     def __len__(self) -> int:
-        return len(self.sampler)
+        return max(len(self.sampler) - self._skipped_count(), 0)

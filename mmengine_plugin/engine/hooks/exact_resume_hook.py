@@ -1,7 +1,7 @@
 """Per-iteration seeds and a replay without loading, so that a resumed run repeats the interrupted one."""
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
-from mmengine.runner import IterBasedTrainLoop
+from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
 from torch.utils.data import BatchSampler
 
 from ...datasets.samplers import SeededSampler
@@ -18,6 +18,8 @@ class ExactResumeHook(Hook):
     - Warns when the training data are not seeded per sample, or from another seed than the checkpoint's.
     - On an iteration-based resume, lets mmengine's loop draw the already-trained batches again without
       loading them (an infinite stream of samples into plain batches).
+    - On an epoch-based resume from a checkpoint saved in the middle of an epoch (a preempted run), starts that
+      epoch after the batches already trained (mmengine's loop would train the whole epoch again).
     """
 
     priority = 'VERY_HIGH'
@@ -36,6 +38,11 @@ class ExactResumeHook(Hook):
                 and type(loader.batch_sampler) is BatchSampler):
             sampler.pass_over(runner.iter * loader.batch_size)
             runner.logger.info(f'the {runner.iter} batches already trained are drawn again without loading them')
+        if isinstance(runner.train_loop, EpochBasedTrainLoop) and runner.iter > 0:
+            done = runner.iter - runner.epoch * len(loader)  # batches of the current epoch already trained
+            if 0 < done <= len(loader):
+                sampler.start_epoch_at(runner.epoch, done, loader.batch_sampler)
+                runner.logger.info(f'epoch {runner.epoch + 1} continues after its {done} batches already trained')
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         seed_everything(derive_seed(runner.seed, runner.iter))

@@ -8,7 +8,10 @@
 - checkpoints beyond ``max_keep_ckpts`` are removed only once the new one is on disk (mmengine removes first);
 - before training, the checkpoint folder must be writable, ``load_from`` / ``--resume PATH`` must exist, and an
   automatic ``--resume`` takes the newest checkpoint of the work dir that reads back whole, saying which broken
-  ones it passed over;
+  ones it passed over (rank 0 chooses, every rank resumes from its choice);
+- a restarted run resumes by itself, without ``--resume``: restarted by torchrun (TORCHELASTIC_RESTART_COUNT >
+  0), requeued by Slurm (SLURM_RESTART_COUNT > 0), or started again after a preemption (the work dir holds the
+  ``preempted`` marker that :class:`~mmengine_plugin.engine.hooks.PreemptionHook` leaves);
 - a save that fails (no space left, a folder made read-only or removed) removes what it had written and stops the
   run with :class:`CheckpointWriteError`: one line naming the file, the cause (with the free space) and the last
   checkpoint, which is intact.
@@ -22,12 +25,28 @@ import shutil
 import zipfile
 from typing import List, Optional
 
-from mmengine.dist import is_main_process
+from mmengine.dist import broadcast_object_list, is_main_process
 from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 from mmengine.registry import HOOKS
+from mmengine.runner import BaseLoop
 
 from mambavision_backbone.hub import archive_problem
+
+
+# Left in the work dir by a run stopped for preemption; a run started in that work dir resumes by itself.
+PREEMPTION_MARKER = 'preempted'
+
+
+def restart_reason(work_dir: str) -> Optional[str]:
+    """Why a run starting in ``work_dir`` continues an earlier one, or None for a fresh start."""
+    for variable, who in (('TORCHELASTIC_RESTART_COUNT', 'torchrun'), ('SLURM_RESTART_COUNT', 'Slurm')):
+        count = os.environ.get(variable, '0')
+        if count.isdigit() and int(count) > 0:
+            return f'restarted by {who} ({variable}={count})'
+    if osp.isfile(osp.join(work_dir, PREEMPTION_MARKER)):
+        return f'started again after a preemption ({osp.join(work_dir, PREEMPTION_MARKER)})'
+    return None
 
 
 class CheckpointError(RuntimeError):
@@ -133,21 +152,35 @@ class SafeCheckpointHook(CheckpointHook):
             problem = checkpoint_problem(load_from) if runner._resume else None  # a plain load reads it anyway
             if problem:
                 raise CheckpointError(f'cannot resume from {load_from}: it {problem}')
-        if not runner._resume or load_from is not None:
+        training = isinstance(runner._train_loop, BaseLoop)  # testing loads the checkpoint it is given
+        self.restarted = restart_reason(runner.work_dir) if training and not runner._resume else None
+        if not (runner._resume and load_from is None) and self.restarted is None:
+            if training and not runner._resume:
+                runner.logger.info('training from the start: no --resume, and no sign of a restart '
+                                   '(TORCHELASTIC_RESTART_COUNT, SLURM_RESTART_COUNT, a preemption marker)')
             return
+        chosen = [self.newest_readable(runner) if is_main_process() else None]
+        broadcast_object_list(chosen)  # every rank resumes from rank 0's choice
+        if chosen[0] is not None:
+            runner._resume, runner._load_from = True, chosen[0]
+            return
+        where = f'{self.restarted}, but' if self.restarted else '--resume:'
+        runner.logger.warning(f'{where} no readable checkpoint in {runner.work_dir}; training from the start')
+        if not self.restarted:
+            runner._resume = False
+
+    def newest_readable(self, runner) -> Optional[str]:
+        """The newest checkpoint of the work dir that reads back whole; the broken ones passed over are logged."""
         skipped = False
         for path in self.checkpoints_newest_first(runner.work_dir):
             problem = checkpoint_problem(path)
             if problem is None:
-                runner._load_from = path  # the runner resumes from an explicit path instead of last_checkpoint
                 if skipped:
                     runner.logger.warning(f'resuming from {path}, the newest readable checkpoint')
-                return
+                return path
             runner.logger.warning(f'skipped checkpoint {path}: it {problem}')
             skipped = True
-        log = runner.logger.warning if skipped else runner.logger.info
-        log(f'--resume: no readable checkpoint in {runner.work_dir}; training from the start')
-        runner._resume = False
+        return None
 
     def before_train(self, runner) -> None:
         super().before_train(runner)  # sets out_dir and the file backend
@@ -174,6 +207,12 @@ class SafeCheckpointHook(CheckpointHook):
         info = checkpoint.get('message_hub', {}).get('runtime_info')
         if runner._resume and info is not None and runner._load_from is not None:
             info['last_ckpt'] = runner._load_from
+        if runner._resume and self.restarted:
+            meta = checkpoint.get('meta', {})
+            runner.logger.info(f"{self.restarted}: resuming from {runner._load_from} at iteration "
+                               f"{meta.get('iter')} (epoch {meta.get('epoch')})")
+            if is_main_process():
+                _remove_if_present(osp.join(runner.work_dir, PREEMPTION_MARKER))
 
     def checkpoints_newest_first(self, work_dir: str) -> List[str]:
         """The checkpoint named by ``last_checkpoint``, then every file named like a checkpoint, newest step first."""
@@ -192,16 +231,19 @@ class SafeCheckpointHook(CheckpointHook):
         ordered = sorted(found, key=found.get, reverse=True)
         return named + [path for path in ordered if path not in named]
 
-    def _save_checkpoint_with_step(self, runner, step, meta):
-        if not isinstance(self.file_backend, LocalBackend):  # e.g. object storage: no rename to rely on
-            return super()._save_checkpoint_with_step(runner, step, meta)
-        expired = None
-        if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
-            if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
-                expired = self.keep_ckpt_ids.popleft()
-            self.keep_ckpt_ids.append(step)
-            runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
-        filename = self.filename_tmpl.format(step)
+    def save_mid_epoch(self, runner) -> str:
+        """Save the state after the current training iteration now, between the configured saves (a preempted
+        run), as ``iter_<iterations done>.pth``; returns its path. Epoch-based runs resume it in the middle of
+        the epoch (:class:`~mmengine_plugin.engine.hooks.ExactResumeHook`)."""
+        filename = f'iter_{runner.iter + 1}.pth'
+        path = self.file_backend.join_path(self.out_dir, filename)
+        if self.last_ckpt != path:  # not saved already by the configured interval
+            self.write(runner, filename, dict(), by_epoch=False)
+        return path
+
+    def write(self, runner, filename: str, meta: dict, by_epoch: bool) -> None:
+        """Write a checkpoint to ``<filename>.tmp``, rename it and point ``last_checkpoint`` at it; a failure
+        removes what was written and raises :class:`CheckpointWriteError`."""
         path = self.file_backend.join_path(self.out_dir, filename)
         previous = runner.message_hub.get_info('last_ckpt')  # also when resumed: see after_load_checkpoint
         self.last_ckpt = path
@@ -210,7 +252,7 @@ class SafeCheckpointHook(CheckpointHook):
         try:
             runner.save_checkpoint(self.out_dir, filename + '.tmp', self.file_client_args,
                                    save_optimizer=self.save_optimizer,
-                                   save_param_scheduler=self.save_param_scheduler, meta=meta, by_epoch=self.by_epoch,
+                                   save_param_scheduler=self.save_param_scheduler, meta=meta, by_epoch=by_epoch,
                                    backend_args=self.backend_args, **self.args)
             if not is_main_process():
                 return
@@ -221,7 +263,18 @@ class SafeCheckpointHook(CheckpointHook):
                 _remove_if_present(written)
             last = path if checkpoint_problem(path) is None else previous  # renamed before the pointer failed
             raise CheckpointWriteError(write_failure(path, error, last)) from error
-        if expired is not None:
+
+    def _save_checkpoint_with_step(self, runner, step, meta):
+        if not isinstance(self.file_backend, LocalBackend):  # e.g. object storage: no rename to rely on
+            return super()._save_checkpoint_with_step(runner, step, meta)
+        expired = None
+        if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
+            if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
+                expired = self.keep_ckpt_ids.popleft()
+            self.keep_ckpt_ids.append(step)
+            runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
+        self.write(runner, self.filename_tmpl.format(step), meta, self.by_epoch)
+        if expired is not None and is_main_process():
             old = self.file_backend.join_path(self.out_dir, self.filename_tmpl.format(expired))
             if osp.isfile(old):
                 os.remove(old)
