@@ -63,5 +63,6 @@ def test_crash_safe_training_is_on(name):
     sampler = cfg.train_dataloader.sampler
     order = 'DefaultSampler' if name.startswith('mmdet') else 'InfiniteSampler'
     assert sampler.type == 'SeededSampler' and sampler.sampler == dict(type=order, shuffle=True)
-    assert [h['type'] for h in cfg.custom_hooks][2:] == ['ExactResumeHook', 'NonFiniteLossHook', 'PartialLoadHook']
+    assert [h['type'] for h in cfg.custom_hooks][2:] == [
+        'ExactResumeHook', 'NonFiniteLossHook', 'PartialLoadHook', 'PreemptionHook']
     assert cfg.custom_hooks[3]['action'] == 'stop' and cfg.randomness.seed == 0  # custom_hooks.3 in the README
