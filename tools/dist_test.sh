@@ -5,4 +5,4 @@ CONFIG=$1
 CHECKPOINT=$2
 GPUS=$3
 shift 3
-exec "$(dirname "$0")/dist_launch.sh" test.py "$GPUS" "$CONFIG" "$CHECKPOINT" "$@"
+MAX_RESTARTS="${MAX_RESTARTS:-0}" exec "$(dirname "$0")/dist_launch.sh" test.py "$GPUS" "$CONFIG" "$CHECKPOINT" "$@"

@@ -11,7 +11,8 @@ from mmengine.runner import Runner
 from mambavision_backbone.errors import CheckpointReadError
 
 from ..datasets.sample_fetcher import DataWorkerLostError, SampleFetcher
-from ..engine.distributed import setup_cpu_distributed
+from ..engine.distributed import set_collective_timeout, setup_cpu_distributed
+from ..engine.hooks.exact_resume_hook import WorldSizeError
 from ..engine.hooks.safe_checkpoint_hook import CheckpointError, CheckpointWriteError
 
 # OSErrors that say the disk or the folder, not the program, is at fault.
@@ -35,7 +36,9 @@ def load_config(path: str, cfg_options=None, launcher: str = 'none', work_dir=No
 
 
 def build_runner(cfg: Config) -> Runner:
-    """Build the runner the config asks for, starting CPU distributed processes where needed."""
+    """Build the runner the config asks for, with a collective timeout of a few minutes unless the config sets
+    one, starting CPU distributed processes where needed."""
+    set_collective_timeout(cfg)
     messages = setup_cpu_distributed(cfg)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     for message in messages:
@@ -139,11 +142,12 @@ def file_error_line(error: OSError) -> str:
 def exit_on_known_errors(main: Callable[[], None]) -> None:
     """Run a tool's ``main``; the errors that have one line to say end it with that line and exit status 1
     instead of a traceback: a checkpoint that cannot be read (refused, not downloadable, not a checkpoint) or
-    resumed from, a checkpoint that cannot be written, a data-loader worker that died, and a file the disk or
-    its folder refuses (no space, read-only, no permission, its folder removed)."""
+    resumed from, a checkpoint that cannot be written, a data-loader worker that died, a resume by another
+    number of processes, and a file the disk or its folder refuses (no space, read-only, no permission, its
+    folder removed)."""
     try:
         main()
-    except (CheckpointReadError, CheckpointError, CheckpointWriteError, DataWorkerLostError) as exc:
+    except (CheckpointReadError, CheckpointError, CheckpointWriteError, DataWorkerLostError, WorldSizeError) as exc:
         sys.exit(f'error: {exc}')
     except OSError as exc:
         if exc.filename is None or exc.errno not in _ENVIRONMENT_ERRNOS:

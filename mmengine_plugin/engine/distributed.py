@@ -1,4 +1,6 @@
-"""Distributed runs on CPU processes (gloo), for launched jobs on machines without CUDA."""
+"""Distributed runs: a timeout for collectives, and CPU processes (gloo) for launched jobs without CUDA."""
+import datetime
+
 import torch
 import torch.distributed as dist
 from mmengine.config import Config, ConfigDict
@@ -13,6 +15,18 @@ class CPUDistributedDataParallel(MMDistributedDataParallel):
 
     def __init__(self, module, device_ids=None, **kwargs):
         super().__init__(module=module, device_ids=None, **kwargs)
+
+
+# Seconds a collective waits for its peers before it fails: a lost node is an error within minutes, not after
+# torch's default of 30 minutes. Long evaluations on rank 0 may need more: env_cfg.dist_cfg.timeout.
+DEFAULT_COLLECTIVE_TIMEOUT = 300
+
+
+def set_collective_timeout(cfg: Config) -> None:
+    """Give the config's process group a collective timeout (``env_cfg.dist_cfg.timeout``, seconds) unless it
+    has one."""
+    env_cfg = cfg.setdefault('env_cfg', ConfigDict())
+    env_cfg.setdefault('dist_cfg', ConfigDict()).setdefault('timeout', DEFAULT_COLLECTIVE_TIMEOUT)
 
 
 def _replace_sync_bn(node) -> int:
@@ -48,5 +62,7 @@ def setup_cpu_distributed(cfg: Config) -> list:
     if _replace_sync_bn(cfg.model):
         messages.append('no CUDA device: SyncBN layers are built as BN')
     if cfg.launcher == 'pytorch' and not dist.is_initialized():
-        dist.init_process_group(backend='gloo')
+        timeout = env_cfg.dist_cfg.get('timeout')
+        dist.init_process_group(backend='gloo',
+                                timeout=None if timeout is None else datetime.timedelta(seconds=timeout))
     return messages

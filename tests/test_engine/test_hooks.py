@@ -177,3 +177,36 @@ def test_resume_without_a_readable_checkpoint_trains_from_the_start(tmp_path):
     assert f"skipped checkpoint {tmp_path / 'epoch_1.pth'}: it is empty (0 bytes)" in log
     assert f'--resume: no readable checkpoint in {tmp_path}; training from the start' in log
     assert runner.epoch == 1 and checkpoint_problem(str(tmp_path / 'epoch_1.pth')) is None
+
+
+def test_resume_by_another_number_of_processes_is_refused_naming_both(tmp_path):
+    from mmengine_plugin.engine.hooks.exact_resume_hook import WorldSizeError
+    hooks = [dict(type='ExactResumeHook')]
+    tiny_runner(tmp_path, [[1.0, 2.0]], 'world_size_saved', hooks=hooks).train()
+    saved = torch.load(tmp_path / 'epoch_1.pth', weights_only=False)
+    assert saved['meta']['world_size'] == 1
+    saved['meta']['world_size'] = 16  # as if two nodes of 8 GPUs had trained it
+    torch.save(saved, tmp_path / 'epoch_1.pth')
+    runner = tiny_runner(tmp_path, [[1.0, 2.0]], 'world_size_resumed', max_epochs=2, hooks=hooks, resume=True)
+    with pytest.raises(WorldSizeError, match=f"cannot resume {tmp_path / 'epoch_1.pth'}: it was trained by 16 "
+                                             'processes and this run has 1;.* load_from='):
+        runner.train()
+    assert runner.epoch == 0  # nothing trained
+
+
+@pytest.mark.parametrize('variable, who', [('TORCHELASTIC_RESTART_COUNT', 'torchrun'), ('SLURM_RESTART_COUNT', 'Slurm')])
+def test_a_restarted_job_resumes_by_itself_and_says_so(tmp_path, monkeypatch, variable, who):
+    tiny_runner(tmp_path, [[1.0, 2.0]], f'restart_saved_{who}').train()
+    monkeypatch.setenv(variable, '2')
+    runner = tiny_runner(tmp_path, [[1.0, 2.0]], f'restart_resumed_{who}', max_epochs=2)
+    runner.train()
+    assert (f"restarted by {who} ({variable}=2): resuming from {tmp_path / 'epoch_1.pth'} at iteration 1 (epoch 1)"
+            in run_log(runner))
+    assert runner.epoch == 2 and runner.iter == 2
+
+
+def test_a_fresh_start_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv('TORCHELASTIC_RESTART_COUNT', '0')
+    runner = tiny_runner(tmp_path, [[1.0, 2.0]], 'fresh')
+    runner.train()
+    assert 'training from the start: no --resume, and no sign of a restart' in run_log(runner)

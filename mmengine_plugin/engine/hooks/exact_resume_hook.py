@@ -1,4 +1,5 @@
 """Per-iteration seeds and a replay without loading, so that a resumed run repeats the interrupted one."""
+from mmengine.dist import get_world_size
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
@@ -6,6 +7,10 @@ from torch.utils.data import BatchSampler
 
 from ...datasets.samplers import SeededSampler
 from ...datasets.seeding import derive_seed, seed_everything
+
+
+class WorldSizeError(RuntimeError):
+    """A checkpoint resumed by another number of processes than trained it."""
 
 
 @HOOKS.register_module()
@@ -20,6 +25,9 @@ class ExactResumeHook(Hook):
       loading them (an infinite stream of samples into plain batches).
     - On an epoch-based resume from a checkpoint saved in the middle of an epoch (a preempted run), starts that
       epoch after the batches already trained (mmengine's loop would train the whole epoch again).
+    - Records the number of processes in every checkpoint, and refuses to resume one with another number
+      (an elastic job that lost a node, a job requeued on fewer GPUs): the samples of the interrupted epoch, the
+      batch size and the learning rate would change silently.
     """
 
     priority = 'VERY_HIGH'
@@ -43,6 +51,19 @@ class ExactResumeHook(Hook):
             if 0 < done <= len(loader):
                 sampler.start_epoch_at(runner.epoch, done, loader.batch_sampler)
                 runner.logger.info(f'epoch {runner.epoch + 1} continues after its {done} batches already trained')
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint.setdefault('meta', {})['world_size'] = get_world_size()
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        saved = checkpoint.get('meta', {}).get('world_size')
+        if not runner._resume or saved is None or saved == get_world_size():
+            return
+        raise WorldSizeError(
+            f'cannot resume {runner._load_from}: it was trained by {saved} processes and this run has '
+            f'{get_world_size()}; the samples of its epoch, the total batch size and the learning rate would '
+            f'change. Start it again with {saved} processes (NNODES x NPROC_PER_NODE), or begin a new run from its '
+            f'weights on purpose: --cfg-options load_from={runner._load_from} in a new work dir')
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         seed_everything(derive_seed(runner.seed, runner.iter))

@@ -25,7 +25,7 @@ import shutil
 import zipfile
 from typing import List, Optional
 
-from mmengine.dist import broadcast_object_list, is_main_process
+from mmengine.dist import all_gather_object, broadcast_object_list, get_world_size, is_main_process
 from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 from mmengine.registry import HOOKS
@@ -153,7 +153,7 @@ class SafeCheckpointHook(CheckpointHook):
             if problem:
                 raise CheckpointError(f'cannot resume from {load_from}: it {problem}')
         training = isinstance(runner._train_loop, BaseLoop)  # testing loads the checkpoint it is given
-        self.restarted = restart_reason(runner.work_dir) if training and not runner._resume else None
+        self.restarted = self.shared_restart_reason(runner.work_dir) if training and not runner._resume else None
         if not (runner._resume and load_from is None) and self.restarted is None:
             if training and not runner._resume:
                 runner.logger.info('training from the start: no --resume, and no sign of a restart '
@@ -168,6 +168,16 @@ class SafeCheckpointHook(CheckpointHook):
         runner.logger.warning(f'{where} no readable checkpoint in {runner.work_dir}; training from the start')
         if not self.restarted:
             runner._resume = False
+
+    @staticmethod
+    def shared_restart_reason(work_dir: str) -> Optional[str]:
+        """The first rank's reason to continue an earlier run, so that every rank decides alike: torchrun counts
+        restarts per node, and a node whose workers were restarted because another node's failed may count 0."""
+        reasons = all_gather_object(restart_reason(work_dir))
+        for rank, reason in enumerate(reasons):
+            if reason is not None:
+                return reason if get_world_size() == 1 else f'{reason} on rank {rank}'
+        return None
 
     def newest_readable(self, runner) -> Optional[str]:
         """The newest checkpoint of the work dir that reads back whole; the broken ones passed over are logged."""
