@@ -54,7 +54,7 @@ def test_config_builds_the_published_segmentor(name):
     assert cfg.train_dataloader.dataset.pipeline == with_label_check(base.train_pipeline)
     assert cfg.val_dataloader.dataset.pipeline == with_label_check(base.test_pipeline)
     assert [h.type for h in cfg.custom_hooks] == ['PlainCheckpointHook', 'DatasetCheckHook', 'ExactResumeHook',
-                                                  'NonFiniteLossHook', 'PartialLoadHook']
+                                                  'NonFiniteLossHook', 'PartialLoadHook', 'PreemptionHook']
     variant = name.split('_')[1].split('-')[1]
     if variant in ('t', 'b'):  # the variants with a published listing
         assert shapes(model.state_dict(), 'backbone.') == read_listing(variant)

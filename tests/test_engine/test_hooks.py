@@ -13,7 +13,7 @@ from mmengine.fileio import LocalBackend
 
 from mmengine_plugin import CheckpointError, NonFiniteLossHook, PlainCheckpointHook
 from mmengine_plugin.engine.hooks.safe_checkpoint_hook import CheckpointWriteError
-from mmengine_plugin.engine.hooks.safe_checkpoint_hook import checkpoint_problem
+from mmengine_plugin.engine.hooks.safe_checkpoint_hook import AGENTS_FILE, checkpoint_problem, torchrun_agent
 
 from ..helpers import load_in_fresh_process, mmengine_checkpoint
 
@@ -210,3 +210,19 @@ def test_a_fresh_start_says_so(tmp_path, monkeypatch):
     runner = tiny_runner(tmp_path, [[1.0, 2.0]], 'fresh')
     runner.train()
     assert 'training from the start: no --resume, and no sign of a restart' in run_log(runner)
+
+
+def test_workers_started_again_by_the_same_torchrun_agent_resume_without_a_restart_count(tmp_path, monkeypatch):
+    """torchrun restarts the workers without counting a restart when a node joins an elastic job: the agent
+    that started the run is recognised instead (this process's parent, as in the previous run)."""
+    monkeypatch.setenv('TORCHELASTIC_RUN_ID', 'job')
+    tiny_runner(tmp_path, [[1.0, 2.0]], 'agent_saved').train()
+    assert torchrun_agent() in (tmp_path / AGENTS_FILE).read_text().split()
+    runner = tiny_runner(tmp_path, [[1.0, 2.0]], 'agent_resumed', max_epochs=2)
+    runner.train()
+    assert ('restarted by torchrun (by an agent that started this run before: a node joined or left): resuming from '
+            f"{tmp_path / 'epoch_1.pth'}") in run_log(runner)
+    (tmp_path / AGENTS_FILE).write_text('otherhost:4242:1234\n')  # another job's agent: the same command again
+    runner = tiny_runner(tmp_path, [[1.0, 2.0]], 'agent_other', max_epochs=2)
+    runner.train()
+    assert 'training from the start' in run_log(runner) and runner.iter == 2

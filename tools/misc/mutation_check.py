@@ -160,6 +160,17 @@ MUTATIONS = [
     Mutation('published-drop-path-changed', 'the T segmentation recipe trains with another stochastic depth',
              'configs/mmseg/upernet_mambavision-t_160k_ade20k-512x512.py', 'drop_path_rate=0.2,',
              'drop_path_rate=0.3,', ('tests/test_configs/',)),
+    Mutation('preemption-flag-not-shared', 'a rank told to stop stops alone and leaves the others hanging',
+             'mmengine_plugin/engine/hooks/preemption_hook.py', '        if get_world_size() == 1:\n',
+             '        if True:\n',
+             ('tests/test_engine/test_distributed.py::test_sigterm_to_one_rank_stops_both_after_the_same_iteration',),
+             slow=True),
+    Mutation('world-size-change-resumed', 'a job resumed on fewer GPUs silently trains something else',
+             'mmengine_plugin/engine/hooks/exact_resume_hook.py', 'saved is None or saved == get_world_size()',
+             'saved is None or True', ('tests/test_engine/test_hooks.py',)),
+    Mutation('torchrun-agents-not-recorded', 'workers restarted when a node joins train from the start',
+             'mmengine_plugin/engine/hooks/safe_checkpoint_hook.py', '        if training:\n            self.record',
+             '        if False:\n            self.record', ('tests/test_engine/test_hooks.py',)),
 ]
 
 

@@ -10,8 +10,10 @@
   automatic ``--resume`` takes the newest checkpoint of the work dir that reads back whole, saying which broken
   ones it passed over (rank 0 chooses, every rank resumes from its choice);
 - a restarted run resumes by itself, without ``--resume``: restarted by torchrun (TORCHELASTIC_RESTART_COUNT >
-  0), requeued by Slurm (SLURM_RESTART_COUNT > 0), or started again after a preemption (the work dir holds the
-  ``preempted`` marker that :class:`~mmengine_plugin.engine.hooks.PreemptionHook` leaves);
+  0, or started by a torchrun agent that had started this work dir's run before: torchrun restarts the workers
+  without counting it when a node joins an elastic job), requeued by Slurm (SLURM_RESTART_COUNT > 0), or started
+  again after a preemption (the work dir holds the ``preempted`` marker that
+  :class:`~mmengine_plugin.engine.hooks.PreemptionHook` leaves);
 - a save that fails (no space left, a folder made read-only or removed) removes what it had written and stops the
   run with :class:`CheckpointWriteError`: one line naming the file, the cause (with the free space) and the last
   checkpoint, which is intact.
@@ -22,6 +24,7 @@ import os
 import os.path as osp
 import re
 import shutil
+import socket
 import zipfile
 from typing import List, Optional
 
@@ -38,12 +41,35 @@ from mambavision_backbone.hub import archive_problem
 PREEMPTION_MARKER = 'preempted'
 
 
+# The torchrun agents that started the run of a work dir, one per line (see torchrun_agent).
+AGENTS_FILE = 'torchrun_agents'
+
+
+def torchrun_agent() -> Optional[str]:
+    """The torchrun agent that started this process, as host:pid:start time, the same for every round of workers
+    it starts; None outside torchrun."""
+    if 'TORCHELASTIC_RUN_ID' not in os.environ:
+        return None
+    agent = os.getppid()
+    try:
+        with open(f'/proc/{agent}/stat') as f:
+            started = f.read().rsplit(')', 1)[1].split()[19]  # field 22, after the name in parentheses
+    except (OSError, IndexError):
+        started = 'unknown'
+    return f'{socket.gethostname()}:{agent}:{started}'
+
+
 def restart_reason(work_dir: str) -> Optional[str]:
     """Why a run starting in ``work_dir`` continues an earlier one, or None for a fresh start."""
     for variable, who in (('TORCHELASTIC_RESTART_COUNT', 'torchrun'), ('SLURM_RESTART_COUNT', 'Slurm')):
         count = os.environ.get(variable, '0')
         if count.isdigit() and int(count) > 0:
             return f'restarted by {who} ({variable}={count})'
+    agents_file = osp.join(work_dir, AGENTS_FILE)
+    if torchrun_agent() is not None and osp.isfile(agents_file):
+        with open(agents_file) as f:
+            if torchrun_agent() in f.read().split():
+                return 'restarted by torchrun (by an agent that started this run before: a node joined or left)'
     if osp.isfile(osp.join(work_dir, PREEMPTION_MARKER)):
         return f'started again after a preemption ({osp.join(work_dir, PREEMPTION_MARKER)})'
     return None
@@ -154,6 +180,8 @@ class SafeCheckpointHook(CheckpointHook):
                 raise CheckpointError(f'cannot resume from {load_from}: it {problem}')
         training = isinstance(runner._train_loop, BaseLoop)  # testing loads the checkpoint it is given
         self.restarted = self.shared_restart_reason(runner.work_dir) if training and not runner._resume else None
+        if training:
+            self.record_torchrun_agents(runner.work_dir)
         if not (runner._resume and load_from is None) and self.restarted is None:
             if training and not runner._resume:
                 runner.logger.info('training from the start: no --resume, and no sign of a restart '
@@ -178,6 +206,14 @@ class SafeCheckpointHook(CheckpointHook):
             if reason is not None:
                 return reason if get_world_size() == 1 else f'{reason} on rank {rank}'
         return None
+
+    @staticmethod
+    def record_torchrun_agents(work_dir: str) -> None:
+        """Write down the torchrun agents of this run, so that a round of workers they start later knows it
+        continues this run."""
+        agents = all_gather_object(torchrun_agent())
+        if is_main_process() and agents[0] is not None:
+            write_text_atomically(osp.join(work_dir, AGENTS_FILE), '\n'.join(sorted(set(agents))) + '\n')
 
     def newest_readable(self, runner) -> Optional[str]:
         """The newest checkpoint of the work dir that reads back whole; the broken ones passed over are logged."""
