@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 MMCV ?= $(shell cat $(VENV)/.mmcv 2>/dev/null || echo lite)
 STAMP := $(VENV)/.installed-$(MMCV)
 
-.PHONY: venv test test-slow test-all mutation-check demo benchmark gpu-check clean-venv
+.PHONY: venv lint test test-slow test-all mutation-check demo benchmark gpu-check clean-venv
 
 venv: $(STAMP)
 
@@ -15,11 +15,14 @@ $(STAMP): pyproject.toml setup.py requirements/runtime.txt requirements/tests.tx
 	echo $(MMCV) > $(VENV)/.mmcv
 	touch $@
 
-test: $(STAMP)
-	$(PY) -m pytest
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+test: lint
+	$(PY) -m pytest --durations=15
 
 test-slow: $(STAMP)
-	$(PY) -m pytest -m slow
+	$(PY) -m pytest -m slow --durations=15
 
 test-all: $(STAMP)
 	$(PY) -m pytest -m ''

@@ -11,7 +11,6 @@ from .checkpoint import load_pretrained
 from .hub import is_url
 from .layers import ConvBlock, Downsample, LayerNorm2d, MambaVisionBlock, MambaVisionMixer, PatchEmbed
 
-
 # Published ImageNet configurations. window_size holds the classification windows; dense-prediction
 # configs pass their own.
 ARCH_SETTINGS = {

@@ -21,9 +21,18 @@ from mmengine.logging import print_log
 from mambavision_backbone import route_logs_to
 
 from .datasets import BadSampleError, DatasetError, SeededSampler, check_dataset
-from .engine import (CheckpointError, CPUDistributedDataParallel, DatasetCheckHook, DeviceAwareOptimWrapperConstructor,
-                     ExactResumeHook, NonFiniteLossHook, PlainCheckpointHook, PreemptionHook, SafeCheckpointHook,
-                     load_local_checkpoint)
+from .engine import (
+    CheckpointError,
+    CPUDistributedDataParallel,
+    DatasetCheckHook,
+    DeviceAwareOptimWrapperConstructor,
+    ExactResumeHook,
+    NonFiniteLossHook,
+    PlainCheckpointHook,
+    PreemptionHook,
+    SafeCheckpointHook,
+    load_local_checkpoint,
+)
 from .models import MambaVision
 from .ops import compiled_mmcv_ops
 

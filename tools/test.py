@@ -5,9 +5,15 @@ import os
 import os.path as osp
 
 from mambavision_backbone.hub import is_url
-from mmengine_plugin.apis.launcher import (add_common_arguments, add_test_time_augmentation, add_visualization,
-                                           build_runner, exit_on_known_errors, finish_distributed,
-                                           load_config)
+from mmengine_plugin.apis.launcher import (
+    add_common_arguments,
+    add_test_time_augmentation,
+    add_visualization,
+    build_runner,
+    exit_on_known_errors,
+    finish_distributed,
+    load_config,
+)
 
 
 def parse_args():

@@ -2,8 +2,14 @@
 import argparse
 import os
 
-from mmengine_plugin.apis.launcher import (add_common_arguments, build_runner, exit_on_known_errors,
-                                           finish_distributed, load_config, train)
+from mmengine_plugin.apis.launcher import (
+    add_common_arguments,
+    build_runner,
+    exit_on_known_errors,
+    finish_distributed,
+    load_config,
+    train,
+)
 
 
 def parse_args():

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from mambavision_backbone import MambaVision, scan
+
 from .counterparts import COUNTERPARTS, swap_backbone
 from .environment import describe_environment
 from .measure import PeakMemory, fmt_mem, measure

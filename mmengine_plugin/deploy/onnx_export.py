@@ -34,6 +34,7 @@ from mmengine.runner import load_state_dict
 from mambavision_backbone import MambaVision
 from mambavision_backbone.checkpoint import load_pretrained
 from mambavision_backbone.hub import is_url
+
 from ..apis.inference import InputError, check_checkpoint_fits, config_dataset_meta
 
 PARTS = ('backbone', 'segmentor', 'detector-features')

@@ -1,4 +1,5 @@
-"""Generated data and a local checkpoint server for the demo and the tests. Not imported by ``import mmengine_plugin``."""
+"""Generated data and a local checkpoint server for the demo and the tests (not imported by
+``import mmengine_plugin``)."""
 from .checkpoint_server import CheckpointServer
 from .toy_data import generate_ade20k, generate_coco, generate_coco_annotations
 

@@ -35,6 +35,7 @@ def test_the_cpu_report_has_every_section_and_passes(cpu_report):
     assert [line for line in result.stdout.splitlines() if line in written] == written  # printed as written
     environment = dict(rows(report, 'Environment'))
     import mmcv
+
     from mmengine_plugin import compiled_mmcv_ops
     ops = 'compiled ops' if compiled_mmcv_ops() else 'no compiled ops (RoIAlign and NMS in PyTorch)'
     assert environment['torch'] == torch.__version__ and environment['mmcv'] == f'{mmcv.__version__}, {ops}'

@@ -2,7 +2,6 @@
 import argparse
 import datetime
 import io
-import pickle
 import zipfile
 from collections import OrderedDict
 

@@ -12,8 +12,18 @@ import torch
 
 from mmengine_plugin.engine.checkpoint import load_local_checkpoint
 
-from ..helpers import (MICRO_DET, MICRO_SEG, TRAIN, checkpoint_weights, kill_when_logged, load_in_fresh_process,
-                       max_difference, packaged_tool, run_tool, workers)
+from ..helpers import (
+    MICRO_DET,
+    MICRO_SEG,
+    TRAIN,
+    checkpoint_weights,
+    kill_when_logged,
+    load_in_fresh_process,
+    max_difference,
+    packaged_tool,
+    run_tool,
+    workers,
+)
 
 
 @pytest.fixture(scope='module')

@@ -5,15 +5,18 @@ import os
 
 import pytest
 import torch
+from mmengine.fileio import LocalBackend
 from mmengine.logging import HistoryBuffer
 from mmengine.model import BaseModel
 from torch import nn
 
-from mmengine.fileio import LocalBackend
-
 from mmengine_plugin import CheckpointError, NonFiniteLossHook, PlainCheckpointHook
-from mmengine_plugin.engine.hooks.safe_checkpoint_hook import CheckpointWriteError
-from mmengine_plugin.engine.hooks.safe_checkpoint_hook import AGENTS_FILE, checkpoint_problem, torchrun_agent
+from mmengine_plugin.engine.hooks.safe_checkpoint_hook import (
+    AGENTS_FILE,
+    CheckpointWriteError,
+    checkpoint_problem,
+    torchrun_agent,
+)
 
 from ..helpers import load_in_fresh_process, mmengine_checkpoint
 
@@ -194,7 +197,8 @@ def test_resume_by_another_number_of_processes_is_refused_naming_both(tmp_path):
     assert runner.epoch == 0  # nothing trained
 
 
-@pytest.mark.parametrize('variable, who', [('TORCHELASTIC_RESTART_COUNT', 'torchrun'), ('SLURM_RESTART_COUNT', 'Slurm')])
+@pytest.mark.parametrize('variable, who', [('TORCHELASTIC_RESTART_COUNT', 'torchrun'),
+                                           ('SLURM_RESTART_COUNT', 'Slurm')])
 def test_a_restarted_job_resumes_by_itself_and_says_so(tmp_path, monkeypatch, variable, who):
     tiny_runner(tmp_path, [[1.0, 2.0]], f'restart_saved_{who}').train()
     monkeypatch.setenv(variable, '2')

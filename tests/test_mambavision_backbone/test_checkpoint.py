@@ -12,8 +12,14 @@ from mambavision_backbone import MambaVision, load_pretrained
 from mambavision_backbone.checkpoint import plain_data
 from mambavision_backbone.errors import UnsafeCheckpointError
 
-from ..helpers import (code_running_checkpoint, huggingface_bin, huggingface_safetensors, mm_checkpoint,
-                       published_classification, randomize)
+from ..helpers import (
+    code_running_checkpoint,
+    huggingface_bin,
+    huggingface_safetensors,
+    mm_checkpoint,
+    published_classification,
+    randomize,
+)
 
 
 @pytest.fixture(scope='module')

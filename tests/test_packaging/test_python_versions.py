@@ -10,8 +10,8 @@ SOURCES = ['mambavision_backbone', 'mmengine_plugin', 'mmdet_plugin', 'mmseg_plu
 
 
 def vermin(target):
-    command = [os.path.join(os.path.dirname(sys.executable), 'vermin'), '--no-tips', '--violations', '--eval-annotations', f'-t={target}-',
-               *SOURCES]
+    command = [os.path.join(os.path.dirname(sys.executable), 'vermin'), '--no-tips', '--violations',
+               '--eval-annotations', f'-t={target}-', *SOURCES]
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 

@@ -7,8 +7,15 @@ import torch
 
 from mambavision_backbone import MambaVision
 
-from ..helpers import (ROOT, SMALL, code_running_checkpoint, huggingface_safetensors, load_in_fresh_process,
-                       published_classification, randomize)
+from ..helpers import (
+    ROOT,
+    SMALL,
+    code_running_checkpoint,
+    huggingface_safetensors,
+    load_in_fresh_process,
+    published_classification,
+    randomize,
+)
 
 TOOL = os.path.join(ROOT, 'tools', 'model_converters', 'convert_checkpoint.py')
 
@@ -52,7 +59,8 @@ def test_unknown_model_and_wrong_arch_are_refused(tmp_path):
 def test_trust_pickle_is_the_one_explicit_way_to_read_a_refused_file(tmp_path):
     source = randomize(MambaVision('tiny'), seed=6)
     marker = tmp_path / 'marker'
-    code_running_checkpoint(tmp_path / 'shared.pth', marker, {f'backbone.{k}': v for k, v in source.state_dict().items()})
+    code_running_checkpoint(tmp_path / 'shared.pth', marker,
+                            {f'backbone.{k}': v for k, v in source.state_dict().items()})
     refused = convert(tmp_path / 'shared.pth', tmp_path / 'safe.pth')
     assert refused.returncode == 1 and not marker.exists() and not os.path.exists(tmp_path / 'safe.pth')
     assert refused.stderr.strip().splitlines()[-1].startswith(

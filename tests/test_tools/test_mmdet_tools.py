@@ -11,8 +11,16 @@ import torch
 
 from mmengine_plugin.testing import CheckpointServer, generate_coco
 
-from ..helpers import (ROOT, TOY_DET, checkpoint_weights, code_running_checkpoint, packaged_tool, run, run_tool,
-                       write_imagenet_config)
+from ..helpers import (
+    ROOT,
+    TOY_DET,
+    checkpoint_weights,
+    code_running_checkpoint,
+    packaged_tool,
+    run,
+    run_tool,
+    write_imagenet_config,
+)
 
 FAST = ['default_hooks.logger.interval=1', 'randomness.seed=0']
 
@@ -182,9 +190,10 @@ def test_code_running_checkpoint_is_refused_by_mmdet_tools_and_apis(code_running
             'from mmengine_plugin.deploy.onnx_export import build_export_module\n'
             'from mmengine_plugin.apis.inference import run_inference\n'
             'from mambavision_backbone.errors import UnsafeCheckpointError\n'
-            'for name, load in [("DetInferencer", lambda: DetInferencer("toy_imagenet.py", "evil.pth", device="cpu")),\n'
-            '                   ("onnx export", lambda: build_export_module("toy_imagenet.py", "evil.pth")),\n'
-            '                   ("infer", lambda: run_inference("toy_imagenet.py", "evil.pth", ["data"], "evil_out"))]:\n'
+            'for name, load in [\n'
+            '        ("DetInferencer", lambda: DetInferencer("toy_imagenet.py", "evil.pth", device="cpu")),\n'
+            '        ("onnx export", lambda: build_export_module("toy_imagenet.py", "evil.pth")),\n'
+            '        ("infer", lambda: run_inference("toy_imagenet.py", "evil.pth", ["data"], "evil_out"))]:\n'
             '    try:\n'
             '        load()\n'
             '    except UnsafeCheckpointError as exc:\n'

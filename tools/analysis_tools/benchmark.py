@@ -16,6 +16,7 @@ from mmengine_plugin.analysis.counterparts import COUNTERPARTS, swap_backbone
 from mmengine_plugin.analysis.flops import build
 from mmengine_plugin.analysis.measure import Table, fmt_mem, measure
 
+
 def bench(name, cfg, args, device, table):
     _, model, inputs, samples = build(cfg, *args.shape)
     model = model.to(device)

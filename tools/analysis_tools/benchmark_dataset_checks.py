@@ -31,10 +31,10 @@ def peak_resident_mb() -> float:
 
 def measure(data_root: str) -> dict:
     """Build the dataset and check it, in this process; times in seconds, memory in MB."""
-    import mmdet_plugin  # noqa: F401  (registers the plugin, as a config's custom_imports does)
     from mmdet.datasets import CocoDataset
     from mmengine.registry import init_default_scope
 
+    import mmdet_plugin  # noqa: F401  (registers the plugin, as a config's custom_imports does)
     from mmengine_plugin.datasets.dataset_checks import check_dataset
     init_default_scope('mmdet')
     with open(os.path.join(data_root, 'annotations/instances_train2017.json')) as f:

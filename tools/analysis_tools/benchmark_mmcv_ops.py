@@ -16,8 +16,8 @@ import os
 
 import torch
 
-from mmengine_plugin import compiled_mmcv_ops  # importing the plugin installs the PyTorch ops where needed
 import mmengine_plugin.ops.mmcv_ext as pytorch_ops
+from mmengine_plugin import compiled_mmcv_ops  # importing the plugin installs the PyTorch ops where needed
 from mmengine_plugin.analysis.environment import cpu_model
 from mmengine_plugin.analysis.flops import random_rois
 from mmengine_plugin.analysis.measure import Table, measure
@@ -81,10 +81,10 @@ def proposals(count, device):
 
 def detector(device):
     """The MambaVision-T Cascade Mask R-CNN (no ImageNet file) and an 800x1280 batch of one with 5 objects."""
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
     from mmdet.registry import MODELS
     from mmdet.testing import demo_mm_inputs
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
     cfg = Config.fromfile(DETECTOR)
     cfg.model.backbone.init_cfg = None
     init_default_scope('mmdet')

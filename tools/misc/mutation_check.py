@@ -4,9 +4,10 @@
 
 The repository (without .git, .venv and generated folders) is copied once to a scratch folder, where every
 listed test must first pass unmutated. Each mutation then replaces one exact piece of source there, runs its
-tests as ``make test`` runs them (slow tests left out, but for mutations only slow tests catch) with this interpreter and ``PYTHONPATH`` pointing at the
-scratch copy (so that subprocesses such as tools/train.py import the mutated code too), and is undone. A
-mutation that makes a test fail is "caught"; one the tests pass through "SURVIVED", and the exit status is 1.
+tests as ``make test`` runs them (slow tests left out, but for mutations only slow tests catch) with this
+interpreter and ``PYTHONPATH`` pointing at the scratch copy (so that subprocesses such as tools/train.py import
+the mutated code too), and is undone. A mutation that makes a test fail is "caught"; one the tests pass through
+"SURVIVED", and the exit status is 1.
 Tests that cannot run at all (a collection error) and a mutation whose text is no longer in the source stop
 the check, so neither counts as caught.
 """
@@ -90,7 +91,8 @@ MUTATIONS = [
              ('tests/test_engine/test_hooks.py',)),
     Mutation('failed-save-left-on-disk', 'a save that ran out of space leaves its partial file taking the space',
              'mmengine_plugin/engine/hooks/safe_checkpoint_hook.py',
-             '            for written in (path + \'.tmp\', pointer + \'.tmp\'):\n                _remove_if_present(written)',
+             "            for written in (path + '.tmp', pointer + '.tmp'):\n"
+             '                _remove_if_present(written)',
              '            pass', ('tests/test_engine/test_hooks.py',)),
     Mutation('unwritable-folder-found-late', 'a read-only checkpoint folder is found at the first save, hours in',
              'mmengine_plugin/engine/hooks/safe_checkpoint_hook.py', '        self.check_writable(self.out_dir)\n',

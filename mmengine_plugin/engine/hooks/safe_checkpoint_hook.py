@@ -36,7 +36,6 @@ from mmengine.runner import BaseLoop
 
 from mambavision_backbone.hub import archive_problem
 
-
 # Left in the work dir by a run stopped for preemption; a run started in that work dir resumes by itself.
 PREEMPTION_MARKER = 'preempted'
 
