@@ -6,7 +6,8 @@ root registries, where the mmdet and mmseg scopes find them, and nothing else:
 - ``models``: the MambaVision backbone (``MambaVision``, and ``MM_mamba_vision``, the published name), its
   config arguments checked by name;
 - ``engine``: crash-safe training hooks (``SafeCheckpointHook``, ``ExactResumeHook``, ``NonFiniteLossHook``,
-  ``PreemptionHook``; docs/crash_safe_training.md), ``PlainCheckpointHook`` and ``DatasetCheckHook``,
+  ``PreemptionHook``; docs/crash_safe_training.md), ``PlainCheckpointHook``, ``DatasetCheckHook`` and
+  ``PartialLoadHook`` (fine-tuning from weights that fit in part),
   ``DeviceAwareOptimWrapperConstructor`` (the published AMP recipes run without CUDA),
   ``CPUDistributedDataParallel``, and mmengine's loader for local checkpoint files replaced by one that loads
   them safely on torch >= 2.6;
@@ -28,6 +29,7 @@ from .engine import (
     DeviceAwareOptimWrapperConstructor,
     ExactResumeHook,
     NonFiniteLossHook,
+    PartialLoadHook,
     PlainCheckpointHook,
     PreemptionHook,
     SafeCheckpointHook,
@@ -37,7 +39,8 @@ from .models import MambaVision
 from .ops import compiled_mmcv_ops
 
 __all__ = ['MambaVision', 'load_local_checkpoint', 'DatasetError', 'check_dataset', 'CPUDistributedDataParallel',
-           'DatasetCheckHook', 'ExactResumeHook', 'NonFiniteLossHook', 'PlainCheckpointHook', 'PreemptionHook',
+           'DatasetCheckHook', 'ExactResumeHook', 'NonFiniteLossHook', 'PartialLoadHook', 'PlainCheckpointHook',
+           'PreemptionHook',
            'DeviceAwareOptimWrapperConstructor', 'CheckpointError', 'SafeCheckpointHook', 'BadSampleError',
            'SeededSampler', 'compiled_mmcv_ops']
 
