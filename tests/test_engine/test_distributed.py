@@ -119,11 +119,12 @@ def test_sigterm_to_one_rank_stops_both_after_the_same_iteration(micro_data, two
     """Only rank 1 is told to stop: the ranks agree (a flag all-reduced each iteration) and both stop after
     the same iteration; the same command again continues to the uninterrupted weights."""
     work_dir = tmp_path / 'preempted'
-    args = [MICRO_SEG, '1', '--work-dir', str(work_dir)]
+    # ranks that disagreed would wait for each other: a short collective timeout makes that fail fast
+    args = [MICRO_SEG, '1', '--work-dir', str(work_dir), '--cfg-options', 'env_cfg.dist_cfg.timeout=30']
     agents = start_agents(args, micro_data, env={'MAX_RESTARTS': '0'})
     wait_for(work_dir / 'iter_4.pth', agents)
     os.kill(worker_pids(agents[1][0].pid)[0], signal.SIGTERM)
-    results = finish(agents)
+    results = finish(agents, timeout=120)
     for status, output in results:
         # a rank that stopped alone would leave the other waiting in its next collective: no exit status 75
         assert status != 0 and f'exitcode: {PREEMPTED_EXIT_CODE}' in output, output[-3000:]
@@ -150,3 +151,19 @@ def test_an_elastic_job_that_loses_a_node_for_good_stops_with_both_world_sizes(m
     assert status not in (0, 'timed out') and time.monotonic() - started < 240, output[-3000:]
     assert (f'cannot resume {work_dir}/iter_4.pth: it was trained by 2 processes and this run has 1') in output, \
         output[-3000:]
+
+
+@pytest.mark.slow  # about 60 s (AMD EPYC)
+def test_a_peer_that_hangs_is_an_error_within_the_collective_timeout(micro_data, tmp_path):
+    """A worker that stops answering (SIGSTOP: a stuck GPU, a network partition) ends the job after the
+    collective timeout, not after torch's default of 30 minutes."""
+    work_dir = tmp_path / 'peer_hangs'
+    agents = start_agents([MICRO_SEG, '1', '--work-dir', str(work_dir), '--cfg-options', 'env_cfg.dist_cfg.timeout=20'],
+                          micro_data, env={'MAX_RESTARTS': '0'})
+    wait_for(work_dir / 'iter_4.pth', agents)
+    os.kill(worker_pids(agents[1][0].pid)[0], signal.SIGSTOP)
+    started = time.monotonic()
+    status, output = finish(agents[:1], timeout=150)[0]
+    assert status not in (0, 'timed out') and time.monotonic() - started < 90, output[-3000:]
+    assert 'Timed out' in output or 'timed out' in output, output[-3000:]
+    finish(agents[1:], timeout=60)  # its agent ends the stopped worker (SIGKILL), or the fixture's kill does
