@@ -60,6 +60,15 @@ def load_in_fresh_process(path) -> str:
     return run_tool(['-c', code, str(path)], cwd=ROOT)
 
 
+def child_pids(pid: int) -> list:
+    """The processes ``pid`` started (Linux /proc): a torchrun agent's workers, a trainer's data-loader workers."""
+    children = []
+    for task in os.listdir(f'/proc/{pid}/task'):
+        with open(f'/proc/{pid}/task/{task}/children') as f:
+            children += [int(child) for child in f.read().split()]
+    return children
+
+
 def kill_when_logged(args, cwd, text, timeout=300) -> str:
     """Run ``python ARGS`` in ``cwd`` in its own process group and SIGKILL the group (workers included) as
     soon as its output shows ``text``; returns the output, asserting that the kill, not the run, ended it."""

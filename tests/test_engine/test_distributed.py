@@ -13,7 +13,7 @@ import pytest
 
 from mmengine_plugin.engine.hooks import PREEMPTED_EXIT_CODE
 
-from ..helpers import MICRO_DET, MICRO_SEG, ROOT, checkpoint_weights, max_difference
+from ..helpers import MICRO_DET, MICRO_SEG, ROOT, checkpoint_weights, child_pids, max_difference
 
 
 def free_port() -> int:
@@ -58,15 +58,6 @@ def run_agents(args, cwd, nnodes=2, env=None, timeout=300):
     return finish(start_agents(args, cwd, nnodes, env), timeout)
 
 
-def worker_pids(agent_pid: int) -> list:
-    """The training processes an agent started (its children)."""
-    children = []
-    for task in os.listdir(f'/proc/{agent_pid}/task'):
-        with open(f'/proc/{agent_pid}/task/{task}/children') as f:
-            children += [int(child) for child in f.read().split()]
-    return children
-
-
 def wait_for(path, agents, timeout=300):
     deadline = time.monotonic() + timeout
     while not os.path.exists(path):
@@ -103,7 +94,7 @@ def test_a_worker_killed_is_restarted_on_every_node_and_resumes(micro_data, two_
     work_dir = tmp_path / 'worker_killed'
     agents = start_agents([MICRO_SEG, '1', '--work-dir', str(work_dir)], micro_data)
     wait_for(work_dir / 'iter_4.pth', agents)
-    killed = worker_pids(agents[1][0].pid)
+    killed = child_pids(agents[1][0].pid)
     os.kill(killed[0], signal.SIGKILL)
     results = finish(agents)
     for status, output in results:
@@ -123,7 +114,7 @@ def test_sigterm_to_one_rank_stops_both_after_the_same_iteration(micro_data, two
     args = [MICRO_SEG, '1', '--work-dir', str(work_dir), '--cfg-options', 'env_cfg.dist_cfg.timeout=30']
     agents = start_agents(args, micro_data, env={'MAX_RESTARTS': '0'})
     wait_for(work_dir / 'iter_4.pth', agents)
-    os.kill(worker_pids(agents[1][0].pid)[0], signal.SIGTERM)
+    os.kill(child_pids(agents[1][0].pid)[0], signal.SIGTERM)
     results = finish(agents, timeout=120)
     for status, output in results:
         # a rank that stopped alone would leave the other waiting in its next collective: no exit status 75
@@ -143,7 +134,7 @@ def test_an_elastic_job_that_loses_a_node_for_good_stops_with_both_world_sizes(m
     agents = start_agents([MICRO_SEG, '1', '--work-dir', str(work_dir)], micro_data,
                           env={'MAX_RESTARTS': '1'}, elastic=True)
     wait_for(work_dir / 'iter_4.pth', agents)
-    for pid in worker_pids(agents[1][0].pid):  # the node is gone: its workers (own sessions) and its agent
+    for pid in child_pids(agents[1][0].pid):  # the node is gone: its workers (own sessions) and its agent
         os.kill(pid, signal.SIGKILL)
     os.killpg(agents[1][0].pid, signal.SIGKILL)
     started = time.monotonic()
@@ -161,7 +152,7 @@ def test_a_peer_that_hangs_is_an_error_within_the_collective_timeout(micro_data,
     agents = start_agents([MICRO_SEG, '1', '--work-dir', str(work_dir), '--cfg-options', 'env_cfg.dist_cfg.timeout=20'],
                           micro_data, env={'MAX_RESTARTS': '0'})
     wait_for(work_dir / 'iter_4.pth', agents)
-    os.kill(worker_pids(agents[1][0].pid)[0], signal.SIGSTOP)
+    os.kill(child_pids(agents[1][0].pid)[0], signal.SIGSTOP)
     started = time.monotonic()
     status, output = finish(agents[:1], timeout=150)[0]
     assert status not in (0, 'timed out') and time.monotonic() - started < 90, output[-3000:]

@@ -29,7 +29,18 @@ import pytest
 
 from mmengine_plugin.engine.hooks.safe_checkpoint_hook import checkpoint_problem
 
-from ..helpers import MICRO_DET, MICRO_SEG, ROOT, TRAIN, checkpoint_weights, max_difference, run, run_tool, workers
+from ..helpers import (
+    MICRO_DET,
+    MICRO_SEG,
+    ROOT,
+    TRAIN,
+    checkpoint_weights,
+    child_pids,
+    max_difference,
+    run,
+    run_tool,
+    workers,
+)
 
 # The micro segmentation run with a MambaVision-T backbone: checkpoints of about 380 MB (weights and AdamW's two
 # moments), whose writes last long enough to be caught in progress.
@@ -201,14 +212,6 @@ def process_state(pid: int) -> str:
             return f.read().rsplit(')', 1)[1].split()[0]
     except (FileNotFoundError, ProcessLookupError):
         return ''
-
-
-def child_pids(pid: int) -> list:
-    children = []
-    for task in os.listdir(f'/proc/{pid}/task'):
-        with open(f'/proc/{pid}/task/{task}/children') as f:
-            children += [int(child) for child in f.read().split()]
-    return children
 
 
 @pytest.mark.slow  # about 30 s: a reference run, a killed one and its resumption
