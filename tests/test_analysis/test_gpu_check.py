@@ -27,6 +27,7 @@ def rows(report, heading):
             if line.startswith('| ') and not line.startswith('| ---')][1:]
 
 
+@pytest.mark.slow  # about 85 s (AMD EPYC): the whole report, toy training and speed rows included
 def test_the_cpu_report_has_every_section_and_passes(cpu_report):
     result, report = cpu_report
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -224,7 +224,7 @@ def test_workers_started_again_by_the_same_torchrun_agent_resume_without_a_resta
     assert torchrun_agent() in (tmp_path / AGENTS_FILE).read_text().split()
     runner = tiny_runner(tmp_path, [[1.0, 2.0]], 'agent_resumed', max_epochs=2)
     runner.train()
-    assert ('restarted by torchrun (by an agent that started this run before: a node joined or left): resuming from '
+    assert ('restarted by torchrun (workers started again by an agent of this run): resuming from '
             f"{tmp_path / 'epoch_1.pth'}") in run_log(runner)
     (tmp_path / AGENTS_FILE).write_text('otherhost:4242:1234\n')  # another job's agent: the same command again
     runner = tiny_runner(tmp_path, [[1.0, 2.0]], 'agent_other', max_epochs=2)

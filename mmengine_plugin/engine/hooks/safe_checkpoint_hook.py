@@ -68,7 +68,7 @@ def restart_reason(work_dir: str) -> Optional[str]:
     if torchrun_agent() is not None and osp.isfile(agents_file):
         with open(agents_file) as f:
             if torchrun_agent() in f.read().split():
-                return 'restarted by torchrun (by an agent that started this run before: a node joined or left)'
+                return 'restarted by torchrun (workers started again by an agent of this run)'
     if osp.isfile(osp.join(work_dir, PREEMPTION_MARKER)):
         return f'started again after a preemption ({osp.join(work_dir, PREEMPTION_MARKER)})'
     return None
@@ -198,13 +198,15 @@ class SafeCheckpointHook(CheckpointHook):
 
     @staticmethod
     def shared_restart_reason(work_dir: str) -> Optional[str]:
-        """The first rank's reason to continue an earlier run, so that every rank decides alike: torchrun counts
-        restarts per node, and a node whose workers were restarted because another node's failed may count 0."""
+        """One reason to continue an earlier run for every rank, so that all decide alike: torchrun counts
+        restarts per node, and a node whose workers were restarted because another node's failed may count 0.
+        A restart that torchrun or Slurm counted is named before the other signs."""
         reasons = all_gather_object(restart_reason(work_dir))
-        for rank, reason in enumerate(reasons):
-            if reason is not None:
-                return reason if get_world_size() == 1 else f'{reason} on rank {rank}'
-        return None
+        found = [(rank, reason) for rank, reason in enumerate(reasons) if reason is not None]
+        if not found:
+            return None
+        rank, reason = min(found, key=lambda item: ('_RESTART_COUNT=' not in item[1], item[0]))
+        return reason if get_world_size() == 1 else f'{reason} on rank {rank}'
 
     @staticmethod
     def record_torchrun_agents(work_dir: str) -> None:
