@@ -8,6 +8,8 @@
 #   MAX_RESTARTS how often torchrun restarts the workers of all nodes after one fails (default 3; the
 #                restarted workers resume from the newest checkpoint by themselves)
 #   RDZV_ID      the job's rendezvous id (default: derived from --work-dir, else the config's name)
+#   RDZV_CONF    more rendezvous settings, e.g. join_timeout=900,last_call_timeout=60 (torchrun's defaults:
+#                600 s for all nodes to join, 30 s of waiting for more nodes once NNODES' minimum has joined)
 #   PYTHON       the interpreter (default: the repository's .venv, else python on PATH)
 set -euo pipefail
 SCRIPT=$1
@@ -34,5 +36,5 @@ fi
 export TORCH_DISABLE_SHARE_RDZV_TCP_STORE="${TORCH_DISABLE_SHARE_RDZV_TCP_STORE:-1}"
 exec "${PYTHON:-$VENV_PYTHON}" -m torch.distributed.run --nnodes="${NNODES:-1}" --nproc_per_node="$NPROC" \
     --rdzv_backend=c10d --rdzv_endpoint="${MASTER_ADDR:-127.0.0.1}:${PORT:-29500}" --rdzv_id="$RDZV_ID" \
-    --rdzv_conf="is_host=$IS_HOST" --max_restarts="${MAX_RESTARTS:-3}" \
+    --rdzv_conf="is_host=$IS_HOST${RDZV_CONF:+,$RDZV_CONF}" --max_restarts="${MAX_RESTARTS:-3}" \
     "$(dirname "$0")/$SCRIPT" "$@" --launcher pytorch

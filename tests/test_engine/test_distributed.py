@@ -128,11 +128,11 @@ def test_sigterm_to_one_rank_stops_both_after_the_same_iteration(micro_data, two
     assert max_difference(checkpoint_weights(work_dir / 'iter_12.pth'), two_node_reference) <= 1e-6
 
 
-@pytest.mark.slow  # about 65 s (AMD EPYC): torchrun waits for more nodes before it continues with fewer
+@pytest.mark.slow  # about 35 s (AMD EPYC)
 def test_an_elastic_job_that_loses_a_node_for_good_stops_with_both_world_sizes(micro_data, tmp_path):
     work_dir = tmp_path / 'node_lost'
     agents = start_agents([MICRO_SEG, '1', '--work-dir', str(work_dir)], micro_data,
-                          env={'MAX_RESTARTS': '1'}, elastic=True)
+                          env={'MAX_RESTARTS': '1', 'RDZV_CONF': 'last_call_timeout=5'}, elastic=True)
     wait_for(work_dir / 'iter_4.pth', agents)
     for pid in child_pids(agents[1][0].pid):  # the node is gone: its workers (own sessions) and its agent
         os.kill(pid, signal.SIGKILL)
@@ -144,17 +144,19 @@ def test_an_elastic_job_that_loses_a_node_for_good_stops_with_both_world_sizes(m
         output[-3000:]
 
 
-@pytest.mark.slow  # about 60 s (AMD EPYC)
+@pytest.mark.slow  # about 30 s (AMD EPYC)
 def test_a_peer_that_hangs_is_an_error_within_the_collective_timeout(micro_data, tmp_path):
     """A worker that stops answering (SIGSTOP: a stuck GPU, a network partition) ends the job after the
     collective timeout, not after torch's default of 30 minutes."""
     work_dir = tmp_path / 'peer_hangs'
-    agents = start_agents([MICRO_SEG, '1', '--work-dir', str(work_dir), '--cfg-options', 'env_cfg.dist_cfg.timeout=20'],
+    agents = start_agents([MICRO_SEG, '1', '--work-dir', str(work_dir), '--cfg-options', 'env_cfg.dist_cfg.timeout=10'],
                           micro_data, env={'MAX_RESTARTS': '0'})
     wait_for(work_dir / 'iter_4.pth', agents)
-    os.kill(child_pids(agents[1][0].pid)[0], signal.SIGSTOP)
+    stopped = child_pids(agents[1][0].pid)[0]
+    os.kill(stopped, signal.SIGSTOP)
     started = time.monotonic()
     status, output = finish(agents[:1], timeout=150)[0]
-    assert status not in (0, 'timed out') and time.monotonic() - started < 90, output[-3000:]
-    assert 'Timed out' in output or 'timed out' in output, output[-3000:]
-    finish(agents[1:], timeout=60)  # its agent ends the stopped worker (SIGKILL), or the fixture's kill does
+    assert status not in (0, 'timed out') and time.monotonic() - started < 60, output[-3000:]
+    assert 'Timed out waiting 10000ms' in output, output[-3000:]
+    os.kill(stopped, signal.SIGKILL)  # as its node's own agent would, 30 s after asking it to stop
+    finish(agents[1:], timeout=60)

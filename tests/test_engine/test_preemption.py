@@ -62,15 +62,3 @@ def test_sigterm_between_checkpoints_then_the_same_command_again_ends_as_if_unin
     reference = checkpoint_weights(tmp_path / 'reference' / last)
     assert max_difference(checkpoint_weights(work_dir / last), reference) <= 1e-6
 
-
-@pytest.mark.slow  # about 15 s
-def test_a_worker_restarted_by_torchrun_resumes_by_itself(micro_data, tmp_path):
-    """torchrun sets TORCHELASTIC_RESTART_COUNT in the workers it restarts; here set by hand on a run whose
-    work dir has checkpoints."""
-    work_dir = tmp_path / 'restarted'
-    run_tool([TRAIN, MICRO_SEG, '--work-dir', str(work_dir), '--cfg-options', 'train_cfg.max_iters=8'], micro_data)
-    out = run_tool([TRAIN, MICRO_SEG, '--work-dir', str(work_dir)], micro_data,
-                   env={'TORCHELASTIC_RESTART_COUNT': '1'})
-    assert (f'restarted by torchrun (TORCHELASTIC_RESTART_COUNT=1): resuming from {work_dir}/iter_8.pth at '
-            'iteration 8') in out
-    assert 'Iter(train) [ 8/12]' not in out and 'Iter(train) [ 9/12]' in out
