@@ -64,10 +64,10 @@ def restart_reason(work_dir: str) -> Optional[str]:
         count = os.environ.get(variable, '0')
         if count.isdigit() and int(count) > 0:
             return f'restarted by {who} ({variable}={count})'
-    agents_file = osp.join(work_dir, AGENTS_FILE)
-    if torchrun_agent() is not None and osp.isfile(agents_file):
+    agent, agents_file = torchrun_agent(), osp.join(work_dir, AGENTS_FILE)
+    if agent is not None and osp.isfile(agents_file):
         with open(agents_file) as f:
-            if torchrun_agent() in f.read().split():
+            if agent in f.read().split():
                 return 'restarted by torchrun (workers started again by an agent of this run)'
     if osp.isfile(osp.join(work_dir, PREEMPTION_MARKER)):
         return f'started again after a preemption ({osp.join(work_dir, PREEMPTION_MARKER)})'
