@@ -35,7 +35,6 @@ from ..helpers import (
     ROOT,
     TRAIN,
     checkpoint_weights,
-    child_pids,
     max_difference,
     run,
     run_tool,
@@ -205,31 +204,57 @@ def test_full_disk_and_read_only_folders_stop_in_one_line_and_lose_nothing(micro
         f'error: cannot use {read_only}/wd: Read-only file system'), log[-3000:]
 
 
-def process_state(pid: int) -> str:
-    """The state letter of a Linux process (R running, S sleeping, ...), '' when it is gone."""
-    try:
-        with open(f'/proc/{pid}/stat') as f:
-            return f.read().rsplit(')', 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return ''
+# A transform that marks the data-loader worker running it as busy loading: while the file ``slow_loading``
+# exists in the working folder, it writes ``loading.<pid>``, sleeps, and removes the mark. A worker with a mark is
+# inside a batch's loading, whatever the timing of the machine.
+LOADING_MARKER = '''
+import os
+import time
+
+from mmcv.transforms import BaseTransform
+from mmseg.registry import TRANSFORMS
+
+
+@TRANSFORMS.register_module()
+class MarkLoading(BaseTransform):
+    def transform(self, results):
+        if os.path.exists('slow_loading'):
+            mark = f'loading.{os.getpid()}'
+            open(mark, 'w').close()
+            time.sleep(0.5)
+            os.remove(mark)
+        return results
+'''
 
 
 @pytest.mark.slow  # about 30 s: a reference run, a killed one and its resumption
-@pytest.mark.skipif(not os.path.isdir('/proc/self/task'), reason='finds the workers through Linux /proc')
 def test_a_data_worker_killed_while_loading_is_named_and_resume_continues_exactly(micro_data, tmp_path):
-    run_tool([TRAIN, MICRO_SEG, '--work-dir', str(tmp_path / 'reference')], micro_data)
+    (micro_data / 'loading_marker.py').write_text(LOADING_MARKER)
+    (micro_data / 'marked.py').write_text(
+        f'_base_ = [{MICRO_SEG!r}]\n'
+        "custom_imports = dict(imports=['mmseg_plugin', 'loading_marker'], allow_failed_imports=False)\n"
+        "train_pipeline = [dict(type='LoadImageFromFile'), dict(type='MarkLoading'), dict(type='LoadAnnotations'),\n"
+        "                  dict(type='CheckSegLabels', num_classes=4),\n"
+        "                  dict(type='RandomResize', scale=(160, 128), ratio_range=(0.75, 1.25), keep_ratio=True),\n"
+        "                  dict(type='RandomCrop', crop_size=(128, 128), cat_max_ratio=0.75),\n"
+        "                  dict(type='RandomFlip', prob=0.5), dict(type='PackSegInputs')]\n"
+        'train_dataloader = dict(dataset=dict(pipeline=train_pipeline))\n')
+    env = {'PYTHONPATH': os.pathsep.join(filter(None, [str(micro_data), os.environ.get('PYTHONPATH')]))}
+    run_tool([TRAIN, 'marked.py', '--work-dir', str(tmp_path / 'reference')], micro_data, env=env)
     work_dir = tmp_path / 'worker_killed'
-    args = [TRAIN, MICRO_SEG, '--work-dir', str(work_dir), *workers(2)]
+    args = [TRAIN, 'marked.py', '--work-dir', str(work_dir), *workers(2)]
     log_path = tmp_path / 'worker_killed.log'
+    (micro_data / 'slow_loading').touch()
     with open(log_path, 'w') as log:
         process = subprocess.Popen([sys.executable, *args], cwd=micro_data, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+                                   start_new_session=True, env={**os.environ, **env})
     killed, deadline = None, time.monotonic() + 300
     try:
         while killed is None and process.poll() is None and time.monotonic() < deadline:
-            if os.path.exists(work_dir / 'iter_4.pth'):  # after the first checkpoint: a worker busy loading
-                killed = next((pid for pid in child_pids(process.pid) if process_state(pid) == 'R'), None)
-                if killed:
+            if os.path.exists(work_dir / 'iter_4.pth'):  # after the first checkpoint: a worker marked as loading
+                marks = glob.glob(str(micro_data / 'loading.*'))
+                if marks:
+                    killed = int(marks[0].rsplit('.', 1)[1])
                     os.kill(killed, signal.SIGKILL)
             time.sleep(0.001)
         status = process.wait(timeout=120)
@@ -238,14 +263,15 @@ def test_a_data_worker_killed_while_loading_is_named_and_resume_continues_exactl
             os.killpg(process.pid, signal.SIGKILL)
     last_line = log_path.read_text().strip().splitlines()[-1]
     assert killed and status == 1, (killed, status, last_line)
-    sample = r'(\d) \(data/toy_ade/images/training/toy_training_00000\{n}.jpg, ' \
-             r'data/toy_ade/annotations/training/toy_training_00000\{n}.png\)'
+    sample = r'(\d+) \(data/toy_ade/images/training/toy_training_\d{6}.jpg, ' \
+             r'data/toy_ade/annotations/training/toy_training_\d{6}.png\)'
     # torch says "is killed by signal" when its SIGCHLD handler sees the death first, else "exited unexpectedly"
     assert re.fullmatch(rf'error: data-loader worker [01] \(pid {killed}\) (was killed \(signal: Killed\)|exited '
-                        rf'unexpectedly) while loading training samples {sample.format(n=2)}, {sample.format(n=3)}; '
+                        rf'unexpectedly) while loading training samples {sample}, {sample}; '
                         rf'training stopped; run the same command with --resume to continue from '
                         rf'{work_dir}/iter_(4|8).pth', last_line), last_line
-    run_tool(args + ['--resume'], micro_data)
+    os.remove(micro_data / 'slow_loading')
+    run_tool(args + ['--resume'], micro_data, env=env)
     reference = checkpoint_weights(tmp_path / 'reference/iter_12.pth')
     assert max_difference(checkpoint_weights(work_dir / 'iter_12.pth'), reference) <= 1e-6
 
