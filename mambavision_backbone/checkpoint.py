@@ -26,6 +26,7 @@ from .hub import local_checkpoint
 logger = logging.getLogger(__name__)
 
 CLASSIFIER_PREFIXES = ('head.', 'norm.')
+WRAPPER_PREFIXES = ('module.', 'model.')
 CONVERTER = 'tools/model_converters/convert_checkpoint.py'
 
 
@@ -159,6 +160,15 @@ def _strip(state_dict: Dict[str, torch.Tensor], prefix: str) -> Dict[str, torch.
     return {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
 
 
+def without_wrapper(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """``state_dict`` without the prefix a wrapper put on every key: 'module.' (DistributedDataParallel) or
+    'model.' (Hugging Face copies)."""
+    for wrapper in WRAPPER_PREFIXES:
+        if state_dict and all(k.startswith(wrapper) for k in state_dict):
+            return _strip(state_dict, wrapper)
+    return state_dict
+
+
 def backbone_state_dict(state_dict: Dict[str, torch.Tensor], prefix: Optional[str] = None) -> Dict[str, torch.Tensor]:
     """Map any accepted key layout onto the backbone's own names.
 
@@ -170,9 +180,7 @@ def backbone_state_dict(state_dict: Dict[str, torch.Tensor], prefix: Optional[st
     elif any(k.startswith('backbone.') for k in state_dict):
         state_dict = _strip(state_dict, 'backbone.')
     else:
-        for wrapper in ('module.', 'model.'):
-            if all(k.startswith(wrapper) for k in state_dict):
-                state_dict = _strip(state_dict, wrapper)
+        state_dict = without_wrapper(state_dict)
     return {k: v for k, v in state_dict.items() if not k.startswith(CLASSIFIER_PREFIXES)}
 
 

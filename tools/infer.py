@@ -10,7 +10,8 @@ import argparse
 import sys
 
 from mambavision_backbone.errors import CheckpointReadError
-from mmengine_plugin.apis.inference import InputError, report, run_inference
+from mmengine_plugin.apis.inference import run_inference
+from mmengine_plugin.apis.inputs import InputError, report
 
 
 def parse_args():

@@ -16,26 +16,32 @@ the graph, so one file serves every input size. The selective scan is exported a
 :func:`~mmengine_plugin.deploy.onnx_runtime.run_onnx_inference` needs: the part, the classes and palette,
 and the test-time resize.
 """
+import copy
 import json
 import logging
 import os
 import os.path as osp
 import time
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.logging import MMLogger
-from mmengine.registry import init_default_scope
-from mmengine.runner import load_state_dict
 
 from mambavision_backbone import MambaVision
 from mambavision_backbone.checkpoint import load_pretrained
-from mambavision_backbone.hub import is_url
 
-from ..apis.inference import InputError, check_checkpoint_fits, config_dataset_meta
+from ..apis.inputs import InputError
+from ..apis.models import (
+    build_model,
+    check_checkpoint_path,
+    dataset_meta,
+    load_checkpoint,
+    task_scope,
+    test_resize,
+)
 
 PARTS = ('backbone', 'segmentor', 'detector-features')
 METADATA_PREFIX = 'mambavision.'
@@ -126,43 +132,22 @@ class DetectorFeaturesExport(nn.Module):
         return tuple(self.detector.extract_feat(self.normalise(image)))
 
 
-def _dataset_meta(cfg: Config, checkpoint) -> dict:
-    """The checkpoint's dataset_meta when it has one, as the inferencers do, else the config's."""
-    meta = (checkpoint or {}).get('meta', {}).get('dataset_meta') if isinstance(checkpoint, dict) else None
-    return meta or config_dataset_meta(cfg)
-
-
-def _test_resize(cfg: Config):
-    """The test pipeline's Resize (scale and keep_ratio), or None."""
-    for step in cfg.test_dataloader.dataset.get('pipeline', []):
-        if step.get('type') == 'Resize':
-            return dict(scale=list(step['scale']), keep_ratio=bool(step.get('keep_ratio', False)))
-    return None
-
-
-def build_export_module(config: str, checkpoint: str = None, backbone_only: bool = False, cfg_options=None):
-    """(module to export, the part's name, metadata) from a config and an optional checkpoint.
+def build_export_module(cfg: Config, checkpoint: Optional[str] = None, backbone_only: bool = False):
+    """(module to export, the part's name, metadata) from a config (:func:`~mmengine_plugin.apis.models.read_config`)
+    and an optional checkpoint.
 
     Without a checkpoint the model keeps its initial weights (``init_cfg`` included, e.g. a published
     ImageNet backbone). ``backbone_only`` accepts every format the backbone reads (published classification
     files, Hugging Face copies, full mmdet/mmseg checkpoints); the other parts need a checkpoint of the
     whole model, checked key by key.
     """
-    if not osp.isfile(config):
-        raise InputError(f'config {config} does not exist')
-    if checkpoint is not None and not is_url(checkpoint) and not osp.isfile(checkpoint):
-        raise InputError(f'checkpoint {checkpoint} does not exist')
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    scope = cfg.get('default_scope')
-    if scope not in ('mmdet', 'mmseg'):
-        raise InputError(f"config {config} has default_scope {scope!r}; expected 'mmdet' or 'mmseg'")
+    if checkpoint is not None:
+        check_checkpoint_path(checkpoint)
+    scope = task_scope(cfg)
+    cfg = copy.deepcopy(cfg)
     # The graph needs a scan made of standard operators, whatever backend the config asks for.
     cfg.model.backbone.scan_backend = 'torch'
-    init_default_scope(scope)
-    from mmengine.registry import MODELS
-    model = MODELS.build(cfg.model)
+    model = build_model(cfg)
     if checkpoint is None:
         logger = MMLogger.get_current_instance()
         level = logger.level
@@ -177,10 +162,7 @@ def build_export_module(config: str, checkpoint: str = None, backbone_only: bool
     if checkpoint is not None and backbone_only:
         load_pretrained(model.backbone, checkpoint)
     elif checkpoint is not None:
-        state = check_checkpoint_fits(model, checkpoint)  # loads the file once, and it fits key by key
-        weights = state.get('state_dict', state)
-        load_state_dict(model, {k[len('module.'):] if k.startswith('module.') else k: v for k, v in weights.items()},
-                        strict=True)
+        state = load_checkpoint(model, checkpoint)
     preprocessor = cfg.model.get('data_preprocessor') or {}
     if backbone_only:
         part, module = 'backbone', BackboneExport(model.backbone)
@@ -188,21 +170,20 @@ def build_export_module(config: str, checkpoint: str = None, backbone_only: bool
         part, module = 'segmentor', SegmentorExport(model, preprocessor)
     else:
         part, module = 'detector-features', DetectorFeaturesExport(model, preprocessor)
-    metadata = dict(part=part, config=osp.basename(config),
+    metadata = dict(part=part, config=osp.basename(cfg.filename),
                     checkpoint=osp.basename(checkpoint) if checkpoint else 'none (initial weights)')
     if part == 'segmentor':
-        meta = _dataset_meta(cfg, state)
+        meta = dataset_meta(cfg, state)
         metadata.update(classes=json.dumps(list(meta.get('classes', []))),
                         palette=json.dumps([list(map(int, c)) for c in meta.get('palette', [])] or None),
-                        test_resize=json.dumps(_test_resize(cfg)))
+                        test_resize=json.dumps(test_resize(cfg)))
     return module.eval(), part, metadata
 
 
-def default_shape(config: str) -> Tuple[int, int]:
-    """(H, W) of a typical test image: the short edge of the test resize, squared for a segmentor (512x512
-    for ADE20K), short x long for a detector (800x1333 for COCO); 512x512 when there is no resize."""
-    cfg = Config.fromfile(config)
-    resize = _test_resize(cfg)
+def export_shape(cfg: Config) -> Tuple[int, int]:
+    """(H, W) of a typical test image, the size to export at: the short edge of the test resize, squared for a
+    segmentor (512x512 for ADE20K), short x long for a detector (800x1333 for COCO); 512x512 without a resize."""
+    resize = test_resize(cfg)
     if resize is None:
         return 512, 512
     short_edge, long_edge = min(resize['scale']), max(resize['scale'])

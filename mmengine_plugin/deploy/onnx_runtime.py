@@ -1,7 +1,6 @@
 """Running exported MambaVision segmentors in ONNX Runtime and painting their predictions
 (tools/deployment/onnx_infer.py, pytorch2onnx.py's check)."""
 import json
-import os
 import os.path as osp
 from typing import List, Sequence, Tuple
 
@@ -9,9 +8,9 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from mmengine.utils import ProgressBar
 
-from ..apis.inference import InputError, collect_inputs, output_names, paint_segmentation
+from ..apis.inputs import InputError, collect_inputs, write_predictions
+from ..apis.painting import paint_segmentation
 from .onnx_export import METADATA_PREFIX
 
 
@@ -72,24 +71,12 @@ def run_onnx_inference(onnx_file: str, inputs: Sequence[str], out_dir: str,
                          'config)')
     classes = json.loads(metadata['classes'])
     palette = json.loads(metadata['palette'])
-    names = dict(zip(files, output_names(files)))
-    os.makedirs(osp.join(out_dir, 'vis'), exist_ok=True)
-    os.makedirs(osp.join(out_dir, 'preds'), exist_ok=True)
-    written, skipped = [], []
-    progress = ProgressBar(len(files))
-    for path in files:
-        image = cv2.imread(path, cv2.IMREAD_COLOR)
-        if image is None:
-            print(f'skipped {path}: not a readable image', flush=True)
-            skipped.append(path)
-            continue
-        labels = segment(session, image, metadata)
-        painted, fractions = paint_segmentation(image, labels, classes, palette)
-        image_file = osp.join(out_dir, 'vis', names[path] + '.jpg')
-        cv2.imwrite(image_file, painted)
-        with open(osp.join(out_dir, 'preds', names[path] + '.json'), 'w') as f:
-            json.dump({'image': path, 'height': int(labels.shape[0]), 'width': int(labels.shape[1]),
-                       'class_fractions': fractions}, f)
-        written.append(image_file)
-        progress.update()
-    return written, skipped
+
+    def predict(paths):
+        for path in paths:
+            image = cv2.imread(path, cv2.IMREAD_COLOR)
+            labels = segment(session, image, metadata)
+            painted, fractions = paint_segmentation(image, labels, classes, palette)
+            yield painted, {'image': path, 'height': int(labels.shape[0]), 'width': int(labels.shape[1]),
+                            'class_fractions': fractions}
+    return write_predictions(files, predict, out_dir)

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from mmengine_plugin.apis.inference import paint_segmentation
+from mmengine_plugin.apis.painting import paint_segmentation
 
 
 def test_paint_segmentation_blends_and_lists_classes_by_area():

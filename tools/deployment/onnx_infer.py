@@ -10,7 +10,7 @@ the fraction of the image each class covers. The file carries its classes, palet
 import argparse
 import sys
 
-from mmengine_plugin.apis.inference import InputError, report
+from mmengine_plugin.apis.inputs import InputError, report
 from mmengine_plugin.deploy.onnx_runtime import run_onnx_inference
 
 

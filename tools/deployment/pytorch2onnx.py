@@ -23,8 +23,9 @@ import torch
 from mmengine.config import DictAction
 
 from mambavision_backbone.errors import CheckpointReadError
-from mmengine_plugin.apis.inference import InputError
-from mmengine_plugin.deploy.onnx_export import build_export_module, default_shape, export_onnx
+from mmengine_plugin.apis.inputs import InputError
+from mmengine_plugin.apis.models import read_config
+from mmengine_plugin.deploy.onnx_export import build_export_module, export_onnx, export_shape
 from mmengine_plugin.deploy.onnx_runtime import max_relative_difference, onnx_session
 
 
@@ -76,11 +77,11 @@ def main():
     if args.opset < 18:
         sys.exit('error: --opset must be at least 18 (the opset of the torch.export-based exporter)')
     try:
-        module, part, metadata = build_export_module(args.config, args.checkpoint, args.backbone_only,
-                                                     args.cfg_options)
+        cfg = read_config(args.config, args.cfg_options)
+        module, part, metadata = build_export_module(cfg, args.checkpoint, args.backbone_only)
     except (InputError, CheckpointReadError) as exc:
         sys.exit(f'error: {exc}')
-    shape = tuple(args.shape) if args.shape else default_shape(args.config)
+    shape = tuple(args.shape) if args.shape else export_shape(cfg)
     print(f'exporting the {part} of {osp.basename(args.config)} ({metadata["checkpoint"]}) at '
           f'{shape[0]}x{shape[1]}{", dynamic height and width" if args.dynamic else ""}, opset {args.opset}',
           flush=True)

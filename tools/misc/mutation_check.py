@@ -135,7 +135,7 @@ MUTATIONS = [
              'mmengine_plugin/deploy/onnx_export.py', '((i + 1) * height + out_h - 1) // out_h',
              '((i + 1) * height) // out_h', ('tests/test_deploy/test_onnx_export.py',)),
     Mutation('painting-without-boundaries', 'painted segmentations lose their region boundaries',
-             'mmengine_plugin/apis/inference.py', 'painted[boundary] = 255', 'painted[boundary] = 0',
+             'mmengine_plugin/apis/painting.py', 'painted[boundary] = 255', 'painted[boundary] = 0',
              ('tests/test_apis/test_inference.py',)),
     Mutation('test-tool-ignores-checkpoint', 'tools/test.py evaluates an untrained model',
              'tools/test.py', 'cfg.load_from = args.checkpoint', 'cfg.load_from = None',
