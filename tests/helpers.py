@@ -14,6 +14,7 @@ import yaml
 from mmengine.logging import HistoryBuffer
 
 from mambavision_backbone import selective_scan
+from mambavision_backbone.scan import scan_with_gradients
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
 DATA = os.path.join(ROOT, 'tests', 'data')
@@ -169,26 +170,18 @@ def mm_checkpoint(model, path):
     torch.save({'meta': {'epoch': 36}, 'state_dict': state}, path)
 
 
-def make_scan_inputs(batch, channels, state, length, dtype=torch.float64, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return dict(
-        u=torch.randn(batch, channels, length, generator=g, dtype=dtype),
-        delta=torch.randn(batch, channels, length, generator=g, dtype=dtype),
-        A=-torch.rand(channels, state, generator=g, dtype=dtype) * 4 - 0.1,
-        B=torch.randn(batch, state, length, generator=g, dtype=dtype),
-        C=torch.randn(batch, state, length, generator=g, dtype=dtype),
-        D=torch.randn(channels, generator=g, dtype=dtype),
-        delta_bias=torch.randn(channels, generator=g, dtype=dtype),
-    )
-
-
 def run_scan(inputs, backend, softplus=True, grads=False):
-    leaves = {k: v.detach().clone().requires_grad_(grads) for k, v in inputs.items()}
-    y = selective_scan(**leaves, delta_softplus=softplus, backend=backend)
+    """(y, None), or with ``grads`` (y, the gradient of every input) for a fixed random gradient of y
+    (:func:`scan_grad_output`)."""
     if not grads:
-        return y.detach(), None
-    (y * torch.cos(y)).sum().backward()
-    return y.detach(), {k: v.grad for k, v in leaves.items()}
+        return selective_scan(**inputs, delta_softplus=softplus, backend=backend).detach(), None
+    return scan_with_gradients(inputs, scan_grad_output(inputs), backend=backend, delta_softplus=softplus)
+
+
+def scan_grad_output(inputs):
+    """The gradient of y that :func:`run_scan` back-propagates: random, fixed, in u's dtype."""
+    u = inputs['u']
+    return torch.randn(u.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64).to(u.dtype)
 
 
 def zoo_models():

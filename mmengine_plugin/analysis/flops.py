@@ -7,16 +7,17 @@ test_cfg.rcnn.max_per_img detections; a segmentor's decode head only. mmengine's
 forward is available for comparison (``count_stock``).
 """
 import contextlib
-import copy
 import functools
+from typing import Tuple
 
 import torch
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 from torch.utils._python_dispatch import _disable_current_modes
 from torch.utils.flop_counter import FlopCounterMode, register_flop_formula, sdpa_flop_count
 
 import mambavision_backbone.layers as mv_layers
+
+from ..apis.models import build_model, test_resize
 
 
 @register_flop_formula(torch.ops.aten._scaled_dot_product_flash_attention_for_cpu)
@@ -43,20 +44,14 @@ def counted_scan(tally):
         mv_layers.selective_scan = real_scan
 
 
-def build(config, height, width):
-    """(scope, model in eval mode, a random image batch of one, its data samples) from a config or its path."""
-    cfg = copy.deepcopy(config) if isinstance(config, Config) else Config.fromfile(config)
+def build(cfg: Config, height: int, width: int):
+    """(scope, model in eval mode, a random image batch of one, its data samples) from a config."""
     scope = cfg.get('default_scope', 'mmdet')
-    for key in ('init_cfg', 'pretrained'):
-        cfg.model.backbone.pop(key, None)
-    init_default_scope(scope)
+    model = build_model(cfg).eval()
     if scope == 'mmdet':
-        from mmdet.registry import MODELS
         from mmdet.structures import DetDataSample as Sample
     else:
-        from mmseg.registry import MODELS
         from mmseg.structures import SegDataSample as Sample
-    model = MODELS.build(cfg.model).eval()
     shape = (height, width)
     sample = Sample(metainfo=dict(img_shape=shape, ori_shape=shape, pad_shape=shape, batch_input_shape=shape,
                                   scale_factor=(1.0, 1.0), padding_size=[0, 0, 0, 0]))
@@ -147,11 +142,11 @@ def count_stock(model, inputs):
         model.forward = forward
 
 
-def default_shape(cfg):
-    """(H, W): 800x1280 for detection; for segmentation the short x long side of the test Resize scale."""
+def measurement_shape(cfg: Config) -> Tuple[int, int]:
+    """(H, W) that FLOPs and speed are quoted at for the config's model: 800x1280 for detection (the size
+    published detection FLOPs use); for segmentation the short x long edge of the test resize (512x2048 for
+    ADE20K), 512x2048 without one."""
     if cfg.get('default_scope', 'mmdet') == 'mmdet':
         return 800, 1280
-    for step in cfg.get('test_pipeline', []):
-        if step.get('type') == 'Resize' and step.get('scale'):
-            return min(step['scale']), max(step['scale'])
-    return 512, 2048
+    resize = test_resize(cfg)
+    return (min(resize['scale']), max(resize['scale'])) if resize else (512, 2048)

@@ -35,9 +35,11 @@ def test_scan_is_counted_by_convention_and_still_computed():
     assert tally['scan'] == stage3 + stage4
 
 
-def test_segmentation_flops_default_to_the_test_resize():
+def test_measurement_shapes_are_the_published_convention_and_the_test_resize():
     from mmengine.config import Config
     config = Config.fromfile(os.path.join(ROOT, 'configs/mmseg/upernet_mambavision-l3-21k_160k_ade20k-640x640.py'))
-    assert flops.default_shape(config) == (640, 2560)
+    assert flops.measurement_shape(config) == (640, 2560)
     config = Config.fromfile(os.path.join(ROOT, 'configs/mmseg/upernet_mambavision-t_160k_ade20k-512x512.py'))
-    assert flops.default_shape(config) == (512, 2048)
+    assert flops.measurement_shape(config) == (512, 2048)
+    config = Config.fromfile(os.path.join(ROOT, 'configs/mmdet/cascade-mask-rcnn_mambavision-t_fpn_3x_coco.py'))
+    assert flops.measurement_shape(config) == (800, 1280)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from mambavision_backbone import scan
+from mambavision_backbone.scan_torch import selective_scan_torch
 from mmengine_plugin.analysis import gpu_check
 
 from ..helpers import ROOT
@@ -80,7 +81,7 @@ def test_a_scan_backend_off_the_reference_fails_the_report(monkeypatch, error):
     def wrong(*args, **kwargs):
         if error is None:
             raise RuntimeError('no kernel image is available for execution on the device')
-        return scan._scan_torch(*args, **kwargs) * (1 + error)
+        return selective_scan_torch(*args, **kwargs) * (1 + error)
     monkeypatch.setitem(scan._IMPLEMENTATIONS, 'torch', wrong)
     report = gpu_check.Report()
     gpu_check.check_scan(report, torch.device('cpu'), SMALL, ['torch'])

@@ -6,15 +6,17 @@ import pytest
 import torch
 
 from mambavision_backbone import scan as scan_module
-from mambavision_backbone import selective_scan
+from mambavision_backbone import scan_torch, selective_scan
+from mambavision_backbone.scan import random_scan_inputs
+from mambavision_backbone.scan_torch import selective_scan_torch
 
-from ..helpers import make_scan_inputs, run_scan
+from ..helpers import run_scan, scan_grad_output
 
 
 @pytest.mark.parametrize('shape', [(2, 5, 4, 1), (2, 5, 4, 2), (3, 6, 8, 37), (1, 4, 2, 130)])
 @pytest.mark.parametrize('softplus', [True, False])
 def test_torch_backend_matches_reference_values_and_grads(shape, softplus):
-    inputs = make_scan_inputs(*shape)
+    inputs = random_scan_inputs(*shape)
     if not softplus:  # delta must stay positive for a meaningful scan
         inputs['delta'] = inputs['delta'].abs()
         inputs['delta_bias'] = inputs['delta_bias'].abs()
@@ -26,7 +28,7 @@ def test_torch_backend_matches_reference_values_and_grads(shape, softplus):
 
 
 def test_without_skip_and_bias():
-    inputs = make_scan_inputs(2, 3, 4, 20)
+    inputs = random_scan_inputs(2, 3, 4, 20)
     inputs['D'] = None
     inputs['delta_bias'] = None
     y_ref = selective_scan(**inputs, backend='reference')
@@ -38,7 +40,7 @@ def test_without_skip_and_bias():
 
 def test_float32_long_sequence_is_stable_and_exact():
     """L = 25,600 (the 160x160 window of the S segmentation config) in fp32 against fp64, with |A| up to 8."""
-    inputs = make_scan_inputs(1, 6, 8, 25600)
+    inputs = random_scan_inputs(1, 6, 8, 25600)
     inputs['A'] = -torch.linspace(0.1, 8.0, 48, dtype=torch.float64).reshape(6, 8)
     inputs['delta'] = inputs['delta'] * 3  # softplus(delta) up to ~10: strong decay, tiny and large factors
     expected, _ = run_scan(inputs, 'reference')
@@ -48,7 +50,7 @@ def test_float32_long_sequence_is_stable_and_exact():
 
 
 def test_float32_gradients_match_float64_reference():
-    inputs = make_scan_inputs(2, 4, 8, 600, seed=1)
+    inputs = random_scan_inputs(2, 4, 8, 600, seed=1)
     _, expected = run_scan(inputs, 'reference', grads=True)
     _, grads = run_scan({k: v.float() for k, v in inputs.items()}, 'torch', grads=True)
     for name, grad in grads.items():
@@ -57,7 +59,7 @@ def test_float32_gradients_match_float64_reference():
 
 
 def test_half_inputs_are_computed_in_float32_and_returned_in_input_dtype():
-    inputs = {k: v.float() for k, v in make_scan_inputs(1, 4, 4, 16).items()}
+    inputs = {k: v.float() for k, v in random_scan_inputs(1, 4, 4, 16).items()}
     y32 = selective_scan(**inputs, delta_softplus=True, backend='torch')
     half = dict(inputs, u=inputs['u'].bfloat16(), delta=inputs['delta'].bfloat16())
     y16 = selective_scan(**half, delta_softplus=True, backend='torch')
@@ -95,16 +97,25 @@ def test_auto_prefers_mamba_ssm_then_triton_on_gpus(monkeypatch, mamba_ssm, trit
     assert scan_module.resolve_backend('auto', torch.device(device)) == expected
 
 
-def test_choice_is_logged_once(monkeypatch, package_logs):
-    monkeypatch.setattr(scan_module, '_logged_choices', set())
-    inputs = make_scan_inputs(1, 2, 2, 3)
+@pytest.fixture
+def fresh_scan_memory():
+    """Nothing logged and no first call tried yet: the module remembers both for the life of the process."""
+    scan_module._logged.clear()
+    scan_module._first_call.cache_clear()
+    yield
+    scan_module._logged.clear()
+    scan_module._first_call.cache_clear()
+
+
+def test_choice_is_logged_once(fresh_scan_memory, package_logs):
+    inputs = random_scan_inputs(1, 2, 2, 3)
     for _ in range(3):
         selective_scan(**inputs, backend='torch')
     assert package_logs == ["selective scan: using the 'torch' backend on cpu (requested: 'torch')"]
 
 
 def test_shape_errors():
-    inputs = make_scan_inputs(2, 3, 4, 5)
+    inputs = random_scan_inputs(2, 3, 4, 5)
     with pytest.raises(ValueError, match=r'B must be \(B, N, L\)'):
         selective_scan(**dict(inputs, B=inputs['B'][:, :2]))
     with pytest.raises(ValueError, match='A must be'):
@@ -114,7 +125,7 @@ def test_shape_errors():
 @pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
 def test_autocast_keeps_the_recurrence_in_float32(dtype):
     """Under autocast (the same code path as CUDA AMP) the scan still computes in fp32, read-out included."""
-    inputs = make_scan_inputs(2, 8, 4, 300, dtype=torch.float32)
+    inputs = random_scan_inputs(2, 8, 4, 300, dtype=torch.float32)
     expected, _ = run_scan(inputs, 'reference')
     with torch.autocast('cpu', dtype=dtype):
         y, grads = run_scan(inputs, 'torch', grads=True)
@@ -126,7 +137,7 @@ def test_autocast_keeps_the_recurrence_in_float32(dtype):
 def test_chunk_boundaries_are_exact():
     """Lengths around the chunk sizes (a square, one more, one less) against the float64 reference."""
     for length in (15, 16, 17, 48, 49, 50):
-        inputs = make_scan_inputs(1, 3, 2, length, seed=length)
+        inputs = random_scan_inputs(1, 3, 2, length, seed=length)
         (y_ref, g_ref), (y, g) = run_scan(inputs, 'reference', grads=True), run_scan(inputs, 'torch', grads=True)
         torch.testing.assert_close(y, y_ref, rtol=1e-10, atol=1e-10)
         for name in g_ref:
@@ -134,15 +145,14 @@ def test_chunk_boundaries_are_exact():
 
 
 @pytest.mark.parametrize('compiler', ['aot_eager', pytest.param('inductor', marks=pytest.mark.slow)])
-def test_torch_backend_compiles_into_one_graph(compiler, monkeypatch):
+def test_torch_backend_compiles_into_one_graph(compiler, fresh_scan_memory):
     """torch.compile(fullgraph=True) traces the few-step scan, forward and backward, with no graph break."""
-    monkeypatch.setattr(scan_module, '_logged_choices', set())  # the first call also logs the choice
-    inputs = {k: v.float() for k, v in make_scan_inputs(2, 3, 4, 50).items()}
+    inputs = {k: v.float() for k, v in random_scan_inputs(2, 3, 4, 50).items()}
     expected, expected_grads = run_scan(inputs, 'torch', grads=True)
     compiled = torch.compile(selective_scan, backend=compiler, fullgraph=True)
     leaves = {k: v.clone().requires_grad_() for k, v in inputs.items()}
     y = compiled(**leaves, delta_softplus=True, backend='torch')
-    (y * torch.cos(y)).sum().backward()
+    y.backward(scan_grad_output(inputs))
     torch.testing.assert_close(y.detach(), expected, rtol=1e-5, atol=1e-5)
     for name, leaf in leaves.items():
         torch.testing.assert_close(leaf.grad, expected_grads[name], rtol=1e-4, atol=1e-4, msg=name)
@@ -152,8 +162,8 @@ def test_torch_backend_compiles_into_one_graph(compiler, monkeypatch):
 def test_chunk_decays_by_cumulative_product_equal_the_loop(reverse):
     """Accelerators take the decays from one cumulative product, CPUs from a loop: both give the same numbers."""
     a = torch.rand(7, 5, 2, 3, dtype=torch.float64)
-    loop = scan_module._chunk_decays(a, reverse, cumulative=False)
-    torch.testing.assert_close(scan_module._chunk_decays(a, reverse, cumulative=True), loop, rtol=1e-12, atol=0)
+    loop = scan_torch._chunk_decays(a, reverse, cumulative=False)
+    torch.testing.assert_close(scan_torch._chunk_decays(a, reverse, cumulative=True), loop, rtol=1e-12, atol=0)
     t = 2
     expected = a[t + 1:].prod(0) if reverse else a[1:t + 1].prod(0)
     torch.testing.assert_close(loop[t], expected)
@@ -188,11 +198,9 @@ def test_everything_imports_and_runs_without_triton():
 
 
 @pytest.fixture
-def first_calls(monkeypatch):
+def first_calls(monkeypatch, fresh_scan_memory):
     """A clean record of first calls, and 'auto' trying the triton backend before torch on CPU tensors."""
     monkeypatch.delenv(scan_module.ENV_VAR, raising=False)
-    for name in ('_first_call_problems', '_logged_problems', '_logged_choices'):
-        monkeypatch.setattr(scan_module, name, type(getattr(scan_module, name))())
     monkeypatch.setattr(scan_module, '_auto_candidates', lambda device: ['triton', 'torch'])
     monkeypatch.setattr(scan_module, 'triton_available', lambda: True)
     calls = []
@@ -210,7 +218,7 @@ def _no_kernel_image(*args, **kwargs):
 
 
 def _off_by_one_percent(*args, **kwargs):
-    return scan_module._scan_torch(*args, **kwargs) * 1.01
+    return selective_scan_torch(*args, **kwargs) * 1.01
 
 
 @pytest.mark.parametrize('impl, says', [(_no_kernel_image, 'RuntimeError: CUDA error: no kernel image is available '
@@ -219,7 +227,7 @@ def _off_by_one_percent(*args, **kwargs):
 def test_auto_falls_back_from_a_backend_that_fails_its_first_call(first_calls, package_logs, impl, says):
     use, calls = first_calls
     use(impl)
-    inputs = make_scan_inputs(1, 2, 4, 9, dtype=torch.float32)
+    inputs = random_scan_inputs(1, 2, 4, 9, dtype=torch.float32)
     expected, _ = run_scan(inputs, 'torch')
     package_logs.clear()
     for _ in range(2):
@@ -240,22 +248,22 @@ def test_a_backend_named_explicitly_raises_its_first_call_failure(first_calls):
     use(_no_kernel_image)
     with pytest.raises(RuntimeError, match="backend 'triton' failed its first call on cpu: RuntimeError: CUDA error: "
                                            'no kernel image .* fix: install the triton'):
-        selective_scan(**make_scan_inputs(1, 2, 4, 9, dtype=torch.float32), backend='triton')
+        selective_scan(**random_scan_inputs(1, 2, 4, 9, dtype=torch.float32), backend='triton')
 
 
 def test_a_correct_backend_passes_its_first_call_once(first_calls):
     use, calls = first_calls
-    use(scan_module._scan_torch)
-    inputs = make_scan_inputs(1, 2, 4, 9, dtype=torch.float32)
+    use(selective_scan_torch)
+    inputs = random_scan_inputs(1, 2, 4, 9, dtype=torch.float32)
     for _ in range(3):
         run_scan(inputs, 'auto')
-    assert calls == ['_scan_torch'] * 4  # the first call's check, then the three calls
-    assert scan_module._first_call_problems == {('triton', 'cpu'): None}
+    assert calls == ['selective_scan_torch'] * 4  # the first call's check, then the three calls
+    assert scan_module.first_call_problem('triton', torch.device('cpu')) is None
+    assert calls == ['selective_scan_torch'] * 4  # remembered, not tried again
 
 
-def test_deterministic_algorithms_keep_auto_off_mamba_ssm(monkeypatch, package_logs):
+def test_deterministic_algorithms_keep_auto_off_mamba_ssm(monkeypatch, fresh_scan_memory, package_logs):
     monkeypatch.delenv(scan_module.ENV_VAR, raising=False)
-    monkeypatch.setattr(scan_module, '_logged_choices', set())
     monkeypatch.setattr(scan_module, 'first_call_problem', lambda backend, device: None)
     monkeypatch.setattr(scan_module, 'mamba_ssm_available', lambda: True)
     monkeypatch.setattr(scan_module, 'triton_available', lambda: True)

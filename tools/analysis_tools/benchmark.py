@@ -4,7 +4,8 @@
         [--compare]
 
 The whole model runs its predict step (heads and post-processing, no data pipeline) on random images of
-the given size (default 800x1280 for detection, 512x512 for segmentation). Times are medians of
+the given size (default: the size FLOPs are quoted at, 800x1280 for detection and the test resize's
+short x long edge for segmentation, 512x2048 for ADE20K). Times are medians of
 --repeats runs after one warm-up run, which also gives the peak memory. --compare puts the same
 detector/segmentor with mmdet's/mmseg's Swin-T and ResNet-50 backbones through the same measurement.
 """
@@ -13,7 +14,7 @@ import argparse
 import torch
 
 from mmengine_plugin.analysis.counterparts import COUNTERPARTS, swap_backbone
-from mmengine_plugin.analysis.flops import build
+from mmengine_plugin.analysis.flops import build, measurement_shape
 from mmengine_plugin.analysis.measure import Table, fmt_mem, measure
 
 
@@ -42,10 +43,9 @@ def main():
     device = torch.device(args.device)
     if device.type == 'cuda' and not torch.cuda.is_available():
         parser.error('--device cuda: CUDA is not available')
-    from mmengine.config import Config
-    cfg = Config.fromfile(args.config)
-    detection = cfg.get('default_scope', 'mmdet') == 'mmdet'
-    args.shape = tuple(args.shape or ((800, 1280) if detection else (512, 512)))
+    from mmengine_plugin.apis.models import read_config
+    cfg = read_config(args.config)
+    args.shape = tuple(args.shape or measurement_shape(cfg))
     print(f'# {args.config}\n# {args.shape[0]}x{args.shape[1]} (HxW), batch {args.batch}, device {device}, '
           f'torch {torch.__version__}, {torch.get_num_threads()} threads; median of {args.repeats}\n', flush=True)
     table = Table(['backbone', 'params', 'backbone img/s', 'backbone peak mem', 'model img/s', 'model peak mem'],

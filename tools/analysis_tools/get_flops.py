@@ -15,11 +15,12 @@ activations and RoIAlign are not counted. The last line is mmengine's stock coun
 scan, only its final einsum (B * L * D * N), but counts normalisation layers.
 """
 import argparse
-import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
-from mmengine_plugin.analysis.flops import build, count_ours, count_stock, default_shape
+from mmengine_plugin.analysis.flops import build, count_ours, count_stock, measurement_shape
+from mmengine_plugin.apis.inputs import InputError
+from mmengine_plugin.apis.models import read_config
 
 
 def main():
@@ -31,12 +32,11 @@ def main():
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
                         help='override config settings, e.g. model.backbone.window_size="(8,8,10,5)"')
     args = parser.parse_args()
-    if not osp.isfile(args.config):
-        parser.error(f'config file {args.config} does not exist')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    height, width = args.shape or default_shape(cfg)
+    try:
+        cfg = read_config(args.config, args.cfg_options)
+    except InputError as exc:
+        parser.error(str(exc))
+    height, width = args.shape or measurement_shape(cfg)
     _, model, inputs, _ = build(cfg, height, width)
     params = sum(p.numel() for p in model.parameters())
     backbone = sum(p.numel() for p in model.backbone.parameters())
