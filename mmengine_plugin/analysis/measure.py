@@ -9,21 +9,21 @@ import torch
 from mambavision_backbone.scan import available_backends, resolve_backend
 
 
-def device_and_backends(parser, device_name: str, requested, option: str):
+def device_and_backends(device_name: str, requested, option: str):
     """The device and the selective-scan backends a benchmark runs (``requested``, else all that run there).
 
-    Every backend is resolved first, so that one that cannot run stops the tool through ``parser`` before
-    anything is measured, and the backends' log lines come before the table.
+    Every backend is resolved first, so that one that cannot run stops the tool (ValueError, its message naming
+    ``option``) before anything is measured, and the backends' log lines come before the table.
     """
     device = torch.device(device_name)
     if device.type == 'cuda' and not torch.cuda.is_available():
-        parser.error('--device cuda: CUDA is not available')
+        raise ValueError('--device cuda: CUDA is not available')
     backends = requested or available_backends(device)
     for backend in backends:
         try:
             resolve_backend(backend, device)
         except (ValueError, RuntimeError) as error:
-            parser.error(f'{option} {backend}: {error}')
+            raise ValueError(f'{option} {backend}: {error}') from None
     return device, backends
 
 

@@ -95,7 +95,7 @@ def test_a_scan_backend_off_the_reference_fails_the_report(monkeypatch, error):
 
 def test_runs_that_differ_fail_the_determinism_check(monkeypatch):
     runs = iter([{'w': torch.zeros(2), 'v': torch.ones(1)}, {'w': torch.tensor([0.0, 1e-7]), 'v': torch.ones(1)}])
-    monkeypatch.setattr(gpu_check, 'train_iterations', lambda *args, **kwargs: ([1.0], None, next(runs)))
+    monkeypatch.setattr(gpu_check.model_checks, 'train_iterations', lambda *args, **kwargs: ([1.0], None, next(runs)))
     report = gpu_check.Report()
     gpu_check.check_determinism(report, torch.device('cpu'), SMALL, {'toy UPerNet': (None, 'mmseg')})
     assert report.failures == ['determinism toy UPerNet: 1 of 2 tensors differ (first: w)']
@@ -103,7 +103,8 @@ def test_runs_that_differ_fail_the_determinism_check(monkeypatch):
 
 
 def test_a_non_finite_loss_fails_the_training_check(monkeypatch):
-    monkeypatch.setattr(gpu_check, 'train_iterations', lambda *args, **kwargs: ([2.0, float('nan')], None, {}))
+    monkeypatch.setattr(gpu_check.model_checks, 'train_iterations',
+                        lambda *args, **kwargs: ([2.0, float('nan')], None, {}))
     report = gpu_check.Report()
     gpu_check.check_training(report, torch.device('cpu'), SMALL, {'toy UPerNet': (None, 'mmseg')})
     assert report.failures == ['training toy UPerNet fp32: a loss is not finite']

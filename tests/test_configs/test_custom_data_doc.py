@@ -27,18 +27,16 @@ def write_published_stand_ins(folder):
     """Files in the place and layout of the published COCO detector (80 classes) and ADE20K segmentor (150):
     the published T configs' models with random weights."""
     from mmengine.config import Config
-    from mmengine.registry import init_default_scope
+
+    from mmengine_plugin.apis.models import build_model
     os.makedirs(folder)
     for config, name in (('mmdet/cascade-mask-rcnn_mambavision-t_fpn_3x_coco.py',
                           'cascade_mask_rcnn_mamba_vision_tiny_3x_coco.pth'),
                          ('mmseg/upernet_mambavision-t_160k_ade20k-512x512.py',
                           'mamba_vision_160k_ade20k-512x512_tiny.pth')):
         cfg = Config.fromfile(os.path.join(ROOT, 'configs', config))
-        cfg.model.backbone.init_cfg = None
-        init_default_scope(cfg.default_scope)
-        registry = __import__(f'{cfg.default_scope}.registry', fromlist=['MODELS']).MODELS
         torch.manual_seed(0)
-        torch.save({'meta': {}, 'state_dict': registry.build(cfg.model).state_dict()}, os.path.join(folder, name))
+        torch.save({'meta': {}, 'state_dict': build_model(cfg).state_dict()}, os.path.join(folder, name))
 
 
 def set_first_block(path, block):

@@ -7,9 +7,9 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
-from mmengine.registry import init_default_scope
 
-from mmengine_plugin.analysis.gpu_check import synthetic_batch
+from mmengine_plugin.apis.models import build_model
+from mmengine_plugin.testing import synthetic_batch
 
 from ..helpers import ROOT
 
@@ -44,10 +44,8 @@ def test_one_training_step_reaches_every_trainable_parameter(config):
     scope = cfg.default_scope
     if scope == 'mmseg':
         cfg.model.data_preprocessor.size = (128, 128)
-    init_default_scope(scope)
-    registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
     torch.manual_seed(0)
-    model = revert_sync_batchnorm(registry.build(cfg.model)).train()
+    model = revert_sync_batchnorm(build_model(cfg)).train()
     data = model.data_preprocessor(synthetic_batch(scope, model, (128, 128), 2, torch.device('cpu')), True)
     loss, _ = model.parse_losses(model(**data, mode='loss'))
     loss.backward()

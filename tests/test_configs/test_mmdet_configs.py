@@ -3,8 +3,9 @@ import os
 
 import pytest
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 from mmengine.utils import get_installed_path
+
+from mmengine_plugin.apis.models import build_model
 
 from ..helpers import ROOT, read_listing, shapes
 
@@ -17,9 +18,7 @@ CONVNEXT = 'convnext/cascade-mask-rcnn_convnext-t-p4-w7_fpn_4conv1fc-giou_amp-ms
 
 def build(variant):
     cfg = Config.fromfile(os.path.join(ROOT, f'configs/mmdet/cascade-mask-rcnn_mambavision-{variant}_fpn_3x_coco.py'))
-    init_default_scope('mmdet')
-    from mmdet.registry import MODELS
-    return cfg, MODELS.build(cfg.model)
+    return cfg, build_model(cfg)
 
 
 @pytest.mark.parametrize('variant', ['t', 's', 'b'])

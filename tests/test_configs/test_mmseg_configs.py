@@ -4,8 +4,9 @@ import os
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 from mmengine.utils import get_installed_path
+
+from mmengine_plugin.apis.models import build_model
 
 from ..helpers import ROOT, read_listing, shapes
 
@@ -30,10 +31,8 @@ def with_label_check(pipeline):
 def test_config_builds_the_published_segmentor(name):
     millions, lr, decay, amp, batch, crop = RECIPES[name]
     cfg = Config.fromfile(os.path.join(ROOT, 'configs/mmseg', name))
-    init_default_scope('mmseg')
-    from mmseg.registry import MODELS
     with torch.device('meta'):
-        model = MODELS.build(cfg.model)
+        model = build_model(cfg)
     assert round(sum(p.numel() for p in model.parameters()) / 1e6, 2) == millions
     assert set(cfg.model.backbone) == {'type', 'arch', 'window_size', 'drop_path_rate', 'out_indices', 'init_cfg'}
     assert cfg.optim_wrapper.optimizer.lr == lr and cfg.optim_wrapper.optimizer.weight_decay == decay

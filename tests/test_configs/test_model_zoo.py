@@ -4,7 +4,8 @@ import os
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
+
+from mmengine_plugin.apis.models import build_model
 
 from ..helpers import ROOT, zoo_models
 
@@ -24,10 +25,8 @@ def test_every_published_config_is_in_the_zoo():
 def test_entry_config_builds_with_the_listed_parameters(model):
     cfg = Config.fromfile(os.path.join(ROOT, model['Config']))
     assert model['Name'] == os.path.splitext(os.path.basename(model['Config']))[0]
-    init_default_scope(cfg.default_scope)
-    from mmengine.registry import MODELS
     with torch.device('meta'):
-        built = MODELS.build(cfg.model)
+        built = build_model(cfg)
     assert round(sum(p.numel() for p in built.parameters()) / 1e6, 1) == model['Metadata']['Parameters (M)']
 
 

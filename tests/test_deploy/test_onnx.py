@@ -31,13 +31,12 @@ def relative_difference(actual, expected):
 
 def build_segmentor():
     from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from mmseg.registry import MODELS
+
+    from mmengine_plugin.apis.models import build_model
     cfg = Config.fromfile(SEG_CONFIG)
     cfg.model.backbone.init_cfg = None
-    init_default_scope('mmseg')
     torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
+    model = build_model(cfg)
     model.init_weights()
     return model.eval(), cfg
 

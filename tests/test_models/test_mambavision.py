@@ -3,9 +3,9 @@
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 
 from mmengine_plugin import MambaVision
+from mmengine_plugin.apis.models import build_model
 
 from ..helpers import MICRO_DET, MICRO_SEG, TOY_SEG, build_runner
 
@@ -42,11 +42,8 @@ def test_bad_backbone_settings_are_one_line_errors_when_the_runner_is_built(tmp_
 @pytest.mark.parametrize('size', [(183, 277), (97, 301), (33, 45)])
 def test_inference_at_odd_sizes(size):
     """Whole-image inference where the feature maps are not multiples of the windows."""
-    cfg = Config.fromfile(TOY_SEG)
-    init_default_scope('mmseg')
-    from mmseg.registry import MODELS
     from mmseg.structures import SegDataSample
-    model = MODELS.build(cfg.model).eval()
+    model = build_model(Config.fromfile(TOY_SEG)).eval()
     sample = SegDataSample(metainfo=dict(img_shape=size, ori_shape=size, pad_shape=size, padding_size=[0] * 4))
     with torch.no_grad():
         result = model.predict(torch.randn(1, 3, *size), [sample])[0]

@@ -51,7 +51,10 @@ def main():
     parser.add_argument('--full-reference', action='store_true', help='also time the minutes-long reference cases')
     parser.add_argument('--scan-backend', nargs='+', help='default: torch and reference, and triton and cuda on GPUs')
     args = parser.parse_args()
-    device, backends = device_and_backends(parser, args.device, args.scan_backend, '--scan-backend')
+    try:
+        device, backends = device_and_backends(args.device, args.scan_backend, '--scan-backend')
+    except ValueError as error:
+        parser.error(str(error))
     print(f'# torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}, '
           f'backends {backends}, median of {args.repeats} after a warm-up', flush=True)
     print(f'\n# MambaVision-{args.arch} backbone, batch 1\n', flush=True)

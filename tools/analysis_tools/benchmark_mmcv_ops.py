@@ -81,14 +81,11 @@ def proposals(count, device):
 
 def detector(device):
     """The MambaVision-T Cascade Mask R-CNN (no ImageNet file) and an 800x1280 batch of one with 5 objects."""
-    from mmdet.registry import MODELS
     from mmdet.testing import demo_mm_inputs
     from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    cfg = Config.fromfile(DETECTOR)
-    cfg.model.backbone.init_cfg = None
-    init_default_scope('mmdet')
-    model = MODELS.build(cfg.model).to(device)
+
+    from mmengine_plugin.apis.models import build_model
+    model = build_model(Config.fromfile(DETECTOR)).to(device)
     packed = demo_mm_inputs(1, [[3, HEIGHT, WIDTH]], num_items=[5], num_classes=80, with_mask=True)
     data = model.data_preprocessor(packed, True)
     return model, data['inputs'], data['data_samples']

@@ -17,32 +17,22 @@ import argparse
 import torch
 
 from mambavision_backbone import selective_scan
+from mambavision_backbone.scan import random_scan_inputs
 from mmengine_plugin.analysis.measure import Table, device_and_backends, fmt_mem, measure
+from mmengine_plugin.analysis.scan_shapes import published_scan_shapes
 
 DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 CASES = ('classification', 'detection', 'segmentation')
 
 
-def shapes(batch):
-    return [('classification T, stage 3', (batch, 160, 8, 196)),
-            ('detection T, stage 3', (1, 160, 8, 12544)),
-            ('detection T, stage 4', (1, 320, 8, 3136)),
-            ('segmentation S, stage 3', (1, 192, 8, 25600))]
-
-
-def scan_inputs(shape, device, dtype, requires_grad):
-    batch, channels, state, length = shape
-    g = torch.Generator().manual_seed(0)
-    tensors = dict(u=torch.randn(batch, channels, length, generator=g),
-                   delta=torch.randn(batch, channels, length, generator=g),
-                   B=torch.randn(batch, state, length, generator=g), C=torch.randn(batch, state, length, generator=g))
-    params = dict(A=-torch.rand(channels, state, generator=g) * 4, D=torch.randn(channels, generator=g),
-                  delta_bias=torch.randn(channels, generator=g))  # parameters stay fp32, as in the model
-    return {**{k: v.to(device, dtype) for k, v in tensors.items()}, **{k: v.to(device) for k, v in params.items()}}
+def scan_inputs(shape, device, dtype):
+    """Random inputs in ``dtype`` on ``device``; the parameters (A, D, delta bias) stay fp32, as in the model."""
+    inputs = random_scan_inputs(*shape, dtype=torch.float32)
+    return {k: v.to(device) if k in ('A', 'D', 'delta_bias') else v.to(device, dtype) for k, v in inputs.items()}
 
 
 def bench(backend, shape, device, dtype, repeats, skip_backward):
-    inputs = scan_inputs(shape, device, dtype, requires_grad=False)
+    inputs = scan_inputs(shape, device, dtype)
 
     def forward():
         with torch.no_grad():
@@ -51,7 +41,7 @@ def bench(backend, shape, device, dtype, repeats, skip_backward):
     cells = [f'{seconds * 1e3:.1f} ms', fmt_mem(peak)]
     if skip_backward:
         return cells + ['skipped', 'skipped']
-    leaves = {k: v.requires_grad_(True) for k, v in scan_inputs(shape, device, dtype, True).items()}
+    leaves = {k: v.requires_grad_(True) for k, v in scan_inputs(shape, device, dtype).items()}
 
     def train():
         selective_scan(**leaves, delta_softplus=True, backend=backend).float().sum().backward()
@@ -70,12 +60,15 @@ def main():
     parser.add_argument('--batch', type=int, default=64, help='images of the classification case')
     parser.add_argument('--full-reference', action='store_true', help="also the reference's long backward passes")
     args = parser.parse_args()
-    device, backends = device_and_backends(parser, args.device, args.backend, '--backend')
+    try:
+        device, backends = device_and_backends(args.device, args.backend, '--backend')
+    except ValueError as error:
+        parser.error(str(error))
     print(f'# torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}, inputs {args.dtype}, '
           f'median of {args.repeats} after a warm-up\n', flush=True)
     table = Table(['case', '(B, D, N, L)', 'backend', 'forward', 'fwd peak mem', 'fwd+bwd', 'fwd+bwd peak mem'],
                   [25, 19, 9, 10, 12, 10, 16])
-    for case, shape in shapes(args.batch):
+    for case, shape in published_scan_shapes(args.batch):
         if case.split()[0] not in args.cases:
             continue
         for backend in backends:

@@ -37,7 +37,7 @@ def main():
         print('no CUDA device: running the small CPU check (--device cpu)', flush=True)
     from mmengine_plugin.analysis.gpu_check import run
     out = args.out or os.path.join('work_dirs', 'gpu_check', f'report_{device_type}.md')
-    failures = run(torch.device(device_type), CONFIGS, out, quick=args.quick)
+    failures = run(torch.device(device_type), CONFIGS, out, quick=args.quick, echo=lambda line: print(line, flush=True))
     print(f'\nreport written to {out}', flush=True)
     return 1 if failures else 0
 
