@@ -184,34 +184,6 @@ def backbone_state_dict(state_dict: Dict[str, torch.Tensor], prefix: Optional[st
     return {k: v for k, v in state_dict.items() if not k.startswith(CLASSIFIER_PREFIXES)}
 
 
-def describe(state_dict: Dict[str, torch.Tensor]):
-    """A backbone state dict's (dim, in_dim, depths, has layer scale) read off the tensor shapes, or None."""
-    try:
-        dim = state_dict['patch_embed.conv_down.3.weight'].shape[0]
-        in_dim = state_dict['patch_embed.conv_down.0.weight'].shape[0]
-    except KeyError:
-        return None
-    depths = tuple(len({k.split('.')[3] for k in state_dict if k.startswith(f'levels.{i}.blocks.')})
-                   for i in range(4))
-    return dim, in_dim, depths, any(k.endswith('gamma_1') for k in state_dict)
-
-
-def detect_arch(state_dict: Dict[str, torch.Tensor]) -> Optional[str]:
-    """The ARCH_SETTINGS key whose model has exactly these tensor names and shapes, or None."""
-    from .model import ARCH_SETTINGS, MambaVision  # the model module imports this one
-    found = describe(state_dict)
-    for name, s in ARCH_SETTINGS.items():
-        if found != (s['dim'], s['in_dim'], tuple(s['depths']), s['layer_scale'] is not None):
-            continue
-        with torch.device('meta'):
-            expected = MambaVision(name).state_dict()
-        own = {k: v for k, v in state_dict.items() if not k.startswith('outnorm')}
-        if all(k in own and own[k].shape == v.shape for k, v in expected.items() if not k.startswith('outnorm')) \
-                and set(own) <= set(expected):
-            return name
-    return None
-
-
 def group_keys(keys, present) -> str:
     """'levels.3 (58 tensors), outnorm3 (2 tensors)': ``keys`` counted by their largest module (name prefix) that
     has no key in ``present``, so that a stage not built or a classifier's head is one short phrase."""

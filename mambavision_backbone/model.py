@@ -1,6 +1,6 @@
 """MambaVision backbone for dense prediction: multi-scale features at strides 4, 8, 16 and 32."""
 import os
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -283,3 +283,32 @@ class MambaVision(nn.Module):
             if i in self.out_indices:
                 outs.append(getattr(self, f'outnorm{i}')(feature).contiguous())
         return tuple(outs)
+
+
+# Variant knowledge read off a state dict (the checkpoint converter and PartialLoadHook use it), kept beside
+# the variants as timm keeps checkpoint_filter_fn beside its models.
+def describe(state_dict: Dict[str, torch.Tensor]):
+    """A backbone state dict's (dim, in_dim, depths, has layer scale) read off the tensor shapes, or None."""
+    try:
+        dim = state_dict['patch_embed.conv_down.3.weight'].shape[0]
+        in_dim = state_dict['patch_embed.conv_down.0.weight'].shape[0]
+    except KeyError:
+        return None
+    depths = tuple(len({k.split('.')[3] for k in state_dict if k.startswith(f'levels.{i}.blocks.')})
+                   for i in range(4))
+    return dim, in_dim, depths, any(k.endswith('gamma_1') for k in state_dict)
+
+
+def detect_arch(state_dict: Dict[str, torch.Tensor]) -> Optional[str]:
+    """The ARCH_SETTINGS key whose model has exactly these tensor names and shapes, or None."""
+    found = describe(state_dict)
+    for name, s in ARCH_SETTINGS.items():
+        if found != (s['dim'], s['in_dim'], tuple(s['depths']), s['layer_scale'] is not None):
+            continue
+        with torch.device('meta'):
+            expected = MambaVision(name).state_dict()
+        own = {k: v for k, v in state_dict.items() if not k.startswith('outnorm')}
+        if all(k in own and own[k].shape == v.shape for k, v in expected.items() if not k.startswith('outnorm')) \
+                and set(own) <= set(expected):
+            return name
+    return None

@@ -20,14 +20,8 @@ import sys
 import torch
 
 from mambavision_backbone import ARCH_ALIASES, ARCH_SETTINGS
-from mambavision_backbone.checkpoint import (
-    backbone_state_dict,
-    describe,
-    detect_arch,
-    plain_data,
-    read_state_dict,
-    torch_load,
-)
+from mambavision_backbone.checkpoint import backbone_state_dict, plain_data, read_state_dict, torch_load
+from mambavision_backbone.model import describe, detect_arch
 from mmengine_plugin.engine.hooks.plain_checkpoint_hook import plain_checkpoint
 
 

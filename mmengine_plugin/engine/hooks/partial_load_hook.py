@@ -8,8 +8,9 @@ from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.registry import HOOKS
 from mmengine.runner import BaseLoop
 
-from mambavision_backbone.checkpoint import backbone_state_dict, detect_arch, group_keys
+from mambavision_backbone.checkpoint import backbone_state_dict, group_keys
 from mambavision_backbone.errors import CheckpointReadError
+from mambavision_backbone.model import detect_arch
 
 
 def describe_checkpoint(state: dict) -> str:
