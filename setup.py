@@ -1,7 +1,7 @@
 """What pyproject.toml cannot say: files the wheel installs outside the packages' own folders.
 
 - ``mambavision_mmcv_ext.pth`` at the top of site-packages: at interpreter start-up it finds
-  ``mmengine_plugin`` by import (without importing it) and installs the finder that serves ``mmcv._ext`` with our
+  ``mambavision_mm`` by import (without importing it) and installs the finder that serves ``mmcv._ext`` with our
   PyTorch ops where mmcv has no compiled extension (mmcv-lite), so that mmdet's and mmseg's own tools work
   even when they import ``mmcv.ops`` before any config imports a plugin. It imports nothing else of ours.
   Editable installs (``pip install -e .``) get it too: setuptools' editable wheel holds only its own path
@@ -18,7 +18,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 from setuptools.command.editable_wheel import editable_wheel
 
-STARTUP_FILE = os.path.join('mmengine_plugin', 'ops', 'mambavision_mmcv_ext.pth')
+STARTUP_FILE = os.path.join('mambavision_mm', 'ops', 'mambavision_mmcv_ext.pth')
 MIM_FILES = ('configs', 'model-index.yml', 'tools')
 MIM_FOLDER = os.path.join('mambavision_backbone', '.mim')
 

@@ -45,7 +45,7 @@ def _numpy_globals() -> list:
 # What a checkpoint may hold beyond tensors and plain data (``torch.load(weights_only=True)`` with these
 # globals and nothing else), each with the files that need it. torch itself allows OrderedDict and Counter
 # (mmengine's MultiStepParamScheduler pickles its milestones as a Counter). The plugin layer adds mmengine's
-# HistoryBuffer (mmengine_plugin/engine/checkpoint.py).
+# HistoryBuffer (mambavision_mm/engine/checkpoint.py).
 _SAFE_GLOBALS: Dict[object, str] = {}
 
 

@@ -2,8 +2,8 @@
 
 Use it from any config with ``custom_imports = dict(imports=['mmdet_plugin'], allow_failed_imports=False)``
 and ``backbone=dict(type='MambaVision', arch='tiny', ...)``. Everything it registers lives in
-``mmengine_plugin`` (mmengine's root registries, which the mmdet scope searches too).
+``mambavision_mm`` (mmengine's root registries, which the mmdet scope searches too).
 """
 import mmdet.registry  # noqa: F401  (fails here, naming mmdet, where mmdet is not installed)
 
-import mmengine_plugin  # noqa: F401
+import mambavision_mm  # noqa: F401

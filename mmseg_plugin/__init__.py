@@ -2,9 +2,9 @@
 
 Use it from any config with ``custom_imports = dict(imports=['mmseg_plugin'], allow_failed_imports=False)``
 and ``backbone=dict(type='MambaVision', arch='tiny', ...)``. The shared components live in
-``mmengine_plugin`` (mmengine's root registries, which the mmseg scope searches too).
+``mambavision_mm`` (mmengine's root registries, which the mmseg scope searches too).
 """
-import mmengine_plugin  # noqa: F401
+import mambavision_mm  # noqa: F401
 
 from .transforms import CheckSegLabels
 

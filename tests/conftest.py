@@ -54,7 +54,7 @@ def mmengine_logs():
 def micro_data(tmp_path_factory):
     """A folder with both toy datasets for the micro configs: 6 detection images (3 batches of 2), 4 segmentation
     images."""
-    from mmengine_plugin.testing import generate_ade20k, generate_coco
+    from mambavision_mm.testing import generate_ade20k, generate_coco
     cwd = tmp_path_factory.mktemp('micro')
     generate_coco(str(cwd / 'data/toy_coco'), train=6, val=1, size=(160, 128))
     generate_ade20k(str(cwd / 'data/toy_ade'), train=4, val=1)

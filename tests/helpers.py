@@ -56,7 +56,7 @@ def load_in_fresh_process(path) -> str:
     """Load ``path`` with ``torch.load(weights_only=True)`` in a Python process that imports nothing of ours."""
     code = ('import sys, torch; checkpoint = torch.load(sys.argv[1], weights_only=True); '
             "assert not [m for m in sys.modules if m.split('.')[0] in "
-            "('mmengine_plugin', 'mmdet_plugin', 'mmseg_plugin', 'mambavision_backbone', 'mmengine')]; "
+            "('mambavision_mm', 'mmdet_plugin', 'mmseg_plugin', 'mambavision_backbone', 'mmengine')]; "
             "print(sorted(checkpoint))")
     return run_tool(['-c', code, str(path)], cwd=ROOT)
 

@@ -10,8 +10,8 @@ import argparse
 import sys
 
 from mambavision_backbone.errors import CheckpointReadError
-from mmengine_plugin.apis.inference import run_inference
-from mmengine_plugin.apis.inputs import InputError, report
+from mambavision_mm.apis.inference import run_inference
+from mambavision_mm.apis.inputs import InputError, report
 
 
 def parse_args():

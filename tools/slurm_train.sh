@@ -26,7 +26,7 @@ shift 4
 GPUS=${GPUS:-8}
 GPUS_PER_NODE=${GPUS_PER_NODE:-$((GPUS < 8 ? GPUS : 8))}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
-PREEMPTED_EXIT_CODE=75  # mmengine_plugin.engine.hooks.PREEMPTED_EXIT_CODE
+PREEMPTED_EXIT_CODE=75  # mambavision_mm.engine.hooks.PREEMPTED_EXIT_CODE
 
 # shellcheck disable=SC2086  # SRUN_ARGS holds several options
 srun --partition="$PARTITION" --job-name="$JOB_NAME" --gres="gpu:$GPUS_PER_NODE" --ntasks="$GPUS" \

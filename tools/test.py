@@ -5,7 +5,7 @@ import os
 import os.path as osp
 
 from mambavision_backbone.hub import is_url
-from mmengine_plugin.apis.launcher import (
+from mambavision_mm.apis.launcher import (
     add_common_arguments,
     add_test_time_augmentation,
     add_visualization,

@@ -2,7 +2,7 @@
 import argparse
 import os
 
-from mmengine_plugin.apis.launcher import (
+from mambavision_mm.apis.launcher import (
     add_common_arguments,
     build_runner,
     exit_on_known_errors,

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from mambavision_backbone import scan
-from mmengine_plugin.analysis import environment
+from mambavision_mm.analysis import environment
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from mambavision_backbone import MambaVision
-from mmengine_plugin.analysis import flops
+from mambavision_mm.analysis import flops
 
 from ..helpers import ROOT
 

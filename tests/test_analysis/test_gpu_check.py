@@ -8,7 +8,7 @@ import torch
 
 from mambavision_backbone import scan
 from mambavision_backbone.scan_torch import selective_scan_torch
-from mmengine_plugin.analysis import gpu_check
+from mambavision_mm.analysis import gpu_check
 
 from ..helpers import ROOT
 
@@ -38,7 +38,7 @@ def test_the_cpu_report_has_every_section_and_passes(cpu_report):
     environment = dict(rows(report, 'Environment'))
     import mmcv
 
-    from mmengine_plugin import compiled_mmcv_ops
+    from mambavision_mm import compiled_mmcv_ops
     ops = 'compiled ops' if compiled_mmcv_ops() else 'no compiled ops (RoIAlign and NMS in PyTorch)'
     assert environment['torch'] == torch.__version__ and environment['mmcv'] == f'{mmcv.__version__}, {ops}'
     scan_rows = rows(report, 'Selective scan against the float64 reference')

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from mmengine_plugin.apis.painting import paint_segmentation
+from mambavision_mm.apis.painting import paint_segmentation
 
 
 def test_paint_segmentation_blends_and_lists_classes_by_area():

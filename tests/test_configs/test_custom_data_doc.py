@@ -28,7 +28,7 @@ def write_published_stand_ins(folder):
     the published T configs' models with random weights."""
     from mmengine.config import Config
 
-    from mmengine_plugin.apis.models import build_model
+    from mambavision_mm.apis.models import build_model
     os.makedirs(folder)
     for config, name in (('mmdet/cascade-mask-rcnn_mambavision-t_fpn_3x_coco.py',
                           'cascade_mask_rcnn_mamba_vision_tiny_3x_coco.pth'),

@@ -8,8 +8,8 @@ import torch
 from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 
-from mmengine_plugin.apis.models import build_model
-from mmengine_plugin.testing import synthetic_batch
+from mambavision_mm.apis.models import build_model
+from mambavision_mm.testing import synthetic_batch
 
 from ..helpers import ROOT
 

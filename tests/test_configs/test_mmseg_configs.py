@@ -6,7 +6,7 @@ import torch
 from mmengine.config import Config
 from mmengine.utils import get_installed_path
 
-from mmengine_plugin.apis.models import build_model
+from mambavision_mm.apis.models import build_model
 
 from ..helpers import ROOT, read_listing, shapes
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mmengine_plugin.apis.models import build_model
+from mambavision_mm.apis.models import build_model
 
 from ..helpers import ROOT, zoo_models
 

@@ -3,8 +3,8 @@ import os
 
 import pytest
 
-from mmengine_plugin import DatasetError, check_dataset
-from mmengine_plugin.testing import generate_ade20k, generate_coco
+from mambavision_mm import DatasetError, check_dataset
+from mambavision_mm.testing import generate_ade20k, generate_coco
 
 from ..helpers import MICRO_SEG, TOY_DET, build_runner, packaged_tool, run_tool, toy_dataset
 

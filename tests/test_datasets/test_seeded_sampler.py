@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from mmengine_plugin.datasets import BadSampleError, DatasetError, SampleFetcher, SeededSampler
-from mmengine_plugin.datasets.seeding import SeededIndex
+from mambavision_mm.datasets import BadSampleError, DatasetError, SampleFetcher, SeededSampler
+from mambavision_mm.datasets.seeding import SeededIndex
 
 from ..helpers import MICRO_SEG, TRAIN, run_tool, workers
 

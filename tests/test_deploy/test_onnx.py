@@ -32,7 +32,7 @@ def relative_difference(actual, expected):
 def build_segmentor():
     from mmengine.config import Config
 
-    from mmengine_plugin.apis.models import build_model
+    from mambavision_mm.apis.models import build_model
     cfg = Config.fromfile(SEG_CONFIG)
     cfg.model.backbone.init_cfg = None
     torch.manual_seed(0)

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from mambavision_backbone import MambaVision
-from mmengine_plugin.deploy.onnx_export import ShapeGenericAdaptiveAvgPool2d, traceable_shape
+from mambavision_mm.deploy.onnx_export import ShapeGenericAdaptiveAvgPool2d, traceable_shape
 
 
 @pytest.mark.parametrize('output_size', [1, 2, 3, 6, (2, 5)])

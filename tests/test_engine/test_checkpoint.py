@@ -10,10 +10,10 @@ import torch
 from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
-import mmengine_plugin  # noqa: F401  (replaces the loader)
+import mambavision_mm  # noqa: F401  (replaces the loader)
 from mambavision_backbone.checkpoint import allowed_globals
 from mambavision_backbone.errors import UnsafeCheckpointError
-from mmengine_plugin.testing import CheckpointServer
+from mambavision_mm.testing import CheckpointServer
 
 from ..helpers import RunsCommand, mmengine_checkpoint, run_tool
 
@@ -70,7 +70,7 @@ def test_a_fresh_process_loads_them_safely(tmp_path):
     """No HistoryBuffer exists yet where test.py or --resume loads a checkpoint: its statistics must still load."""
     path = tmp_path / 'epoch_36.pth'
     torch.save(mmengine_checkpoint(), path)
-    code = ('import sys, mmengine_plugin; from mmengine.runner.checkpoint import CheckpointLoader; '
+    code = ('import sys, mambavision_mm; from mmengine.runner.checkpoint import CheckpointLoader; '
             'hub = CheckpointLoader.load_checkpoint(sys.argv[1])["message_hub"]; '
             'print("mean loss", hub["log_scalars"]["train/loss"].mean())')
     out = run_tool(['-c', code, str(path)], tmp_path)

@@ -10,7 +10,7 @@ import shutil
 import pytest
 import torch
 
-from mmengine_plugin.engine.checkpoint import load_local_checkpoint
+from mambavision_mm.engine.checkpoint import load_local_checkpoint
 
 from ..helpers import (
     MICRO_DET,

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from mmengine_plugin.engine.hooks import PREEMPTED_EXIT_CODE
+from mambavision_mm.engine.hooks import PREEMPTED_EXIT_CODE
 
 from ..helpers import MICRO_DET, MICRO_SEG, ROOT, checkpoint_weights, child_pids, max_difference
 

@@ -27,7 +27,7 @@ import time
 
 import pytest
 
-from mmengine_plugin.engine.hooks.safe_checkpoint_hook import checkpoint_problem
+from mambavision_mm.engine.hooks.safe_checkpoint_hook import checkpoint_problem
 
 from ..helpers import (
     MICRO_DET,

@@ -10,8 +10,8 @@ from mmengine.logging import HistoryBuffer
 from mmengine.model import BaseModel
 from torch import nn
 
-from mmengine_plugin import CheckpointError, NonFiniteLossHook, PlainCheckpointHook
-from mmengine_plugin.engine.hooks.safe_checkpoint_hook import (
+from mambavision_mm import CheckpointError, NonFiniteLossHook, PlainCheckpointHook
+from mambavision_mm.engine.hooks.safe_checkpoint_hook import (
     AGENTS_FILE,
     CheckpointWriteError,
     checkpoint_problem,
@@ -183,7 +183,7 @@ def test_resume_without_a_readable_checkpoint_trains_from_the_start(tmp_path):
 
 
 def test_resume_by_another_number_of_processes_is_refused_naming_both(tmp_path):
-    from mmengine_plugin.engine.hooks.exact_resume_hook import WorldSizeError
+    from mambavision_mm.engine.hooks.exact_resume_hook import WorldSizeError
     hooks = [dict(type='ExactResumeHook')]
     tiny_runner(tmp_path, [[1.0, 2.0]], 'world_size_saved', hooks=hooks).train()
     saved = torch.load(tmp_path / 'epoch_1.pth', weights_only=False)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from mmengine_plugin.engine.hooks import PREEMPTED_EXIT_CODE
+from mambavision_mm.engine.hooks import PREEMPTED_EXIT_CODE
 
 from ..helpers import MICRO_DET, MICRO_SEG, TRAIN, checkpoint_weights, max_difference, run_tool, workers
 

@@ -9,7 +9,7 @@ import torch
 from mambavision_backbone import MambaVision
 from mambavision_backbone.errors import DownloadError, UnsafeCheckpointError
 from mambavision_backbone.hub import download_checkpoint
-from mmengine_plugin.testing import CheckpointServer
+from mambavision_mm.testing import CheckpointServer
 
 from ..helpers import code_running_checkpoint, huggingface_safetensors, published_classification, randomize
 

@@ -6,7 +6,7 @@ import pytest
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from mmengine_plugin.testing import generate_ade20k
+from mambavision_mm.testing import generate_ade20k
 
 from ..helpers import TOY_SEG, toy_dataset
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mmengine_plugin import MambaVision
-from mmengine_plugin.apis.models import build_model
+from mambavision_mm import MambaVision
+from mambavision_mm.apis.models import build_model
 
 from ..helpers import MICRO_DET, MICRO_SEG, TOY_SEG, build_runner
 

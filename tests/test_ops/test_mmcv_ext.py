@@ -1,4 +1,4 @@
-"""mmcv's own op wrappers on mmcv without compiled ops (mmcv-lite): they run mmengine_plugin.ops, whichever is
+"""mmcv's own op wrappers on mmcv without compiled ops (mmcv-lite): they run mambavision_mm.ops, whichever is
 imported first, and an op without a PyTorch version fails when called, naming itself and the fix.
 
 Where mmcv here has its compiled extension, the tests run on a copy of mmcv's Python package without it."""
@@ -8,7 +8,7 @@ import shutil
 import mmcv
 import pytest
 
-from mmengine_plugin import compiled_mmcv_ops
+from mambavision_mm import compiled_mmcv_ops
 
 from ..helpers import ROOT, run_tool
 
@@ -34,8 +34,8 @@ def test_a_script_importing_mmdet_apis_first_gets_roi_align_and_batched_nms(lite
 import sys, torch
 from mmdet.apis import DetInferencer  # imports mmcv.ops
 from mmcv.ops import RoIAlign, batched_nms
-assert 'mmengine_plugin' in sys.modules['mmcv._ext'].__name__, sys.modules['mmcv._ext']
-from mmengine_plugin.ops import roi_align_forward
+assert 'mambavision_mm' in sys.modules['mmcv._ext'].__name__, sys.modules['mmcv._ext']
+from mambavision_mm.ops import roi_align_forward
 features = torch.randn(2, 3, 16, 16, requires_grad=True)
 rois = torch.tensor([[0, 1.0, 2, 9, 12], [1, -4, -4, 30, 7]])
 pooled = RoIAlign((7, 7), spatial_scale=0.5, sampling_ratio=0)(features, rois)
@@ -50,7 +50,7 @@ print('kept', keep.tolist())
 
 def test_meta_tensors_give_shapes(lite_env):
     out = python('''
-import torch, mmengine_plugin
+import torch, mambavision_mm
 from mmcv.ops import roi_align
 print('shape', tuple(roi_align(torch.empty(2, 8, 50, 60, device='meta'), torch.empty(5, 5, device='meta'), (7, 7),
                                0.25, 0, 'avg', True).shape))
@@ -60,7 +60,7 @@ print('shape', tuple(roi_align(torch.empty(2, 8, 50, 60, device='meta'), torch.e
 
 def test_the_plugin_says_which_ops_run_and_missing_ops_fail_when_called(lite_env):
     out = python('''
-import torch, mmengine_plugin
+import torch, mambavision_mm
 import mmcv.ops  # imports every op module: names without a PyTorch version must not fail here
 from mmcv.ops import sigmoid_focal_loss
 sigmoid_focal_loss(torch.randn(4, 3), torch.tensor([0, 1, 2, 0]))

@@ -4,7 +4,7 @@ import os
 import pytest
 import torch
 
-from mmengine_plugin.ops import nms
+from mambavision_mm.ops import nms
 
 from ..helpers import DATA
 

@@ -4,7 +4,7 @@ import os
 import pytest
 import torch
 
-from mmengine_plugin.ops import roi_align_backward, roi_align_forward
+from mambavision_mm.ops import roi_align_backward, roi_align_forward
 
 from ..helpers import DATA
 

@@ -12,7 +12,7 @@ import zipfile
 import pytest
 import yaml
 
-from mmengine_plugin.testing import CheckpointServer
+from mambavision_mm.testing import CheckpointServer
 
 from ..helpers import ROOT, run
 
@@ -55,7 +55,7 @@ def test_the_wheel_holds_the_startup_file_and_the_model_zoo(tmp_path):
     names = set(wheel.namelist())
     assert 'mambavision_mmcv_ext.pth' in names  # at the top of site-packages, where Python reads it at start-up
     startup = wheel.read('mambavision_mmcv_ext.pth').decode()
-    assert startup.startswith('import ') and "find_spec('mmengine_plugin')" in startup and '/' not in startup
+    assert startup.startswith('import ') and "find_spec('mambavision_mm')" in startup and '/' not in startup
     for path in ('model-index.yml', 'configs/mmdet/metafile.yml', 'configs/mmseg/metafile.yml', TOY_CONFIG,
                  'tools/model_converters/convert_checkpoint.py'):
         assert f'mambavision_backbone/.mim/{path}' in names, path

@@ -6,7 +6,7 @@ import os
 from mmengine.config import Config
 
 import mambavision_backbone
-import mmengine_plugin
+import mambavision_mm
 
 from ..helpers import ROOT
 
@@ -23,6 +23,6 @@ def test_every_hook_the_configs_name_is_exported():
         cfg = Config.fromfile(path)
         named |= {hook['type'] for hook in cfg.get('custom_hooks', [])}
         named |= {hook['type'] for hook in cfg.get('default_hooks', {}).values() if hook}
-    ours = {name for name in named if name in dir(mmengine_plugin.engine.hooks)}
+    ours = {name for name in named if name in dir(mambavision_mm.engine.hooks)}
     assert {'PartialLoadHook', 'PreemptionHook', 'SafeCheckpointHook', 'ExactResumeHook'} <= ours
-    assert ours <= set(mmengine_plugin.__all__)
+    assert ours <= set(mambavision_mm.__all__)

@@ -6,7 +6,7 @@ import sys
 
 from ..helpers import ROOT
 
-SOURCES = ['mambavision_backbone', 'mmengine_plugin', 'mmdet_plugin', 'mmseg_plugin', 'tools', 'configs', 'setup.py']
+SOURCES = ['mambavision_backbone', 'mambavision_mm', 'mmdet_plugin', 'mmseg_plugin', 'tools', 'configs', 'setup.py']
 
 
 def vermin(target):

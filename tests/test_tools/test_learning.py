@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from mmengine_plugin.testing import generate_ade20k, generate_coco
+from mambavision_mm.testing import generate_ade20k, generate_coco
 
 from ..helpers import ROOT, TOY_DET, TOY_SEG
 

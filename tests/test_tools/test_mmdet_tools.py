@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from mmengine_plugin.testing import CheckpointServer, generate_coco
+from mambavision_mm.testing import CheckpointServer, generate_coco
 
 from ..helpers import (
     ROOT,
@@ -187,9 +187,9 @@ def test_code_running_checkpoint_is_refused_by_mmdet_tools_and_apis(code_running
     assert REFUSED in out
     code = ('import mmdet_plugin, sys\n'
             'from mmdet.apis import DetInferencer\n'
-            'from mmengine_plugin.apis.models import read_config\n'
-            'from mmengine_plugin.deploy.onnx_export import build_export_module\n'
-            'from mmengine_plugin.apis.inference import run_inference\n'
+            'from mambavision_mm.apis.models import read_config\n'
+            'from mambavision_mm.deploy.onnx_export import build_export_module\n'
+            'from mambavision_mm.apis.inference import run_inference\n'
             'from mambavision_backbone.errors import UnsafeCheckpointError\n'
             'for name, load in [\n'
             '        ("DetInferencer", lambda: DetInferencer("toy_imagenet.py", "evil.pth", device="cpu")),\n'

@@ -8,7 +8,7 @@ import cv2
 import pytest
 import torch
 
-from mmengine_plugin.testing import generate_ade20k
+from mambavision_mm.testing import generate_ade20k
 
 from ..helpers import ROOT, TOY_SEG, packaged_tool, run_tool, write_imagenet_config
 

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from mmengine_plugin.engine.hooks import PREEMPTED_EXIT_CODE
+from mambavision_mm.engine.hooks import PREEMPTED_EXIT_CODE
 
 from ..helpers import ROOT
 

@@ -13,9 +13,9 @@ import argparse
 
 import torch
 
-from mmengine_plugin.analysis.counterparts import COUNTERPARTS, swap_backbone
-from mmengine_plugin.analysis.flops import build, measurement_shape
-from mmengine_plugin.analysis.measure import Table, fmt_mem, measure
+from mambavision_mm.analysis.counterparts import COUNTERPARTS, swap_backbone
+from mambavision_mm.analysis.flops import build, measurement_shape
+from mambavision_mm.analysis.measure import Table, fmt_mem, measure
 
 
 def bench(name, cfg, args, device, table):
@@ -43,7 +43,7 @@ def main():
     device = torch.device(args.device)
     if device.type == 'cuda' and not torch.cuda.is_available():
         parser.error('--device cuda: CUDA is not available')
-    from mmengine_plugin.apis.models import read_config
+    from mambavision_mm.apis.models import read_config
     cfg = read_config(args.config)
     args.shape = tuple(args.shape or measurement_shape(cfg))
     print(f'# {args.config}\n# {args.shape[0]}x{args.shape[1]} (HxW), batch {args.batch}, device {device}, '

@@ -12,7 +12,7 @@ import argparse
 import torch
 
 from mambavision_backbone import MambaVision
-from mmengine_plugin.analysis.measure import Table, device_and_backends, measure
+from mambavision_mm.analysis.measure import Table, device_and_backends, measure
 
 MODEL_CASES = [((224, 224), (8, 8, 14, 7)), ((512, 512), (8, 8, 64, 32)), ((800, 1280), (8, 8, 112, 56))]
 # Cases whose reference-backend timing would take minutes: (what, size) pairs skipped by default.

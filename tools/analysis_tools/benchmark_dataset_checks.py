@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 
-from mmengine_plugin.analysis.environment import cpu_model
+from mambavision_mm.analysis.environment import cpu_model
 
 
 def resident_mb() -> float:
@@ -35,7 +35,7 @@ def measure(data_root: str) -> dict:
     from mmengine.registry import init_default_scope
 
     import mmdet_plugin  # noqa: F401  (registers the plugin, as a config's custom_imports does)
-    from mmengine_plugin.datasets.dataset_checks import check_dataset
+    from mambavision_mm.datasets.dataset_checks import check_dataset
     init_default_scope('mmdet')
     with open(os.path.join(data_root, 'annotations/instances_train2017.json')) as f:
         classes = tuple(c['name'] for c in json.load(f)['categories'])
@@ -65,7 +65,7 @@ def main():
     if args.measure:
         print(json.dumps(measure(args.measure)))
         return
-    from mmengine_plugin.testing import generate_coco_annotations
+    from mambavision_mm.testing import generate_coco_annotations
     with tempfile.TemporaryDirectory() as scratch:
         root = args.keep or scratch
         start = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Time the PyTorch RoIAlign and NMS (mmengine_plugin.ops) against mmcv's compiled kernels, in the same run.
+"""Time the PyTorch RoIAlign and NMS (mambavision_mm.ops) against mmcv's compiled kernels, in the same run.
 
     python tools/analysis_tools/benchmark_mmcv_ops.py [--device cpu|cuda] [--repeats N] [--skip-model]
 
@@ -16,11 +16,11 @@ import os
 
 import torch
 
-import mmengine_plugin.ops.mmcv_ext as pytorch_ops
-from mmengine_plugin import compiled_mmcv_ops  # importing the plugin installs the PyTorch ops where needed
-from mmengine_plugin.analysis.environment import cpu_model
-from mmengine_plugin.analysis.flops import random_rois
-from mmengine_plugin.analysis.measure import Table, measure
+import mambavision_mm.ops.mmcv_ext as pytorch_ops
+from mambavision_mm import compiled_mmcv_ops  # importing the plugin installs the PyTorch ops where needed
+from mambavision_mm.analysis.environment import cpu_model
+from mambavision_mm.analysis.flops import random_rois
+from mambavision_mm.analysis.measure import Table, measure
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 DETECTOR = os.path.join(ROOT, 'configs/mmdet/cascade-mask-rcnn_mambavision-t_fpn_3x_coco.py')
@@ -84,7 +84,7 @@ def detector(device):
     from mmdet.testing import demo_mm_inputs
     from mmengine.config import Config
 
-    from mmengine_plugin.apis.models import build_model
+    from mambavision_mm.apis.models import build_model
     model = build_model(Config.fromfile(DETECTOR)).to(device)
     packed = demo_mm_inputs(1, [[3, HEIGHT, WIDTH]], num_items=[5], num_classes=80, with_mask=True)
     data = model.data_preprocessor(packed, True)

@@ -18,8 +18,8 @@ import torch
 
 from mambavision_backbone import selective_scan
 from mambavision_backbone.scan import random_scan_inputs
-from mmengine_plugin.analysis.measure import Table, device_and_backends, fmt_mem, measure
-from mmengine_plugin.analysis.scan_shapes import published_scan_shapes
+from mambavision_mm.analysis.measure import Table, device_and_backends, fmt_mem, measure
+from mambavision_mm.analysis.scan_shapes import published_scan_shapes
 
 DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 CASES = ('classification', 'detection', 'segmentation')

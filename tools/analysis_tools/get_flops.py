@@ -18,9 +18,9 @@ import argparse
 
 from mmengine.config import DictAction
 
-from mmengine_plugin.analysis.flops import build, count_ours, count_stock, measurement_shape
-from mmengine_plugin.apis.inputs import InputError
-from mmengine_plugin.apis.models import read_config
+from mambavision_mm.analysis.flops import build, count_ours, count_stock, measurement_shape
+from mambavision_mm.apis.inputs import InputError
+from mambavision_mm.apis.models import read_config
 
 
 def main():

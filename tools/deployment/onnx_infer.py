@@ -10,8 +10,8 @@ the fraction of the image each class covers. The file carries its classes, palet
 import argparse
 import sys
 
-from mmengine_plugin.apis.inputs import InputError, report
-from mmengine_plugin.deploy.onnx_runtime import run_onnx_inference
+from mambavision_mm.apis.inputs import InputError, report
+from mambavision_mm.deploy.onnx_runtime import run_onnx_inference
 
 
 def main():

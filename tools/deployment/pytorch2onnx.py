@@ -23,10 +23,10 @@ import torch
 from mmengine.config import DictAction
 
 from mambavision_backbone.errors import CheckpointReadError
-from mmengine_plugin.apis.inputs import InputError
-from mmengine_plugin.apis.models import read_config
-from mmengine_plugin.deploy.onnx_export import build_export_module, export_onnx, export_shape
-from mmengine_plugin.deploy.onnx_runtime import max_relative_difference, onnx_session
+from mambavision_mm.apis.inputs import InputError
+from mambavision_mm.apis.models import read_config
+from mambavision_mm.deploy.onnx_export import build_export_module, export_onnx, export_shape
+from mambavision_mm.deploy.onnx_runtime import max_relative_difference, onnx_session
 
 
 def parse_args():

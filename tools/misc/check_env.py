@@ -10,14 +10,14 @@ CHECKS = [
     ('mmengine', 'mmengine 0.10.7', 'pip install --no-deps -r requirements/openmmlab.txt'),
     ('mmcv.ops', "mmcv 2.1.0's ops (compiled, or RoIAlign and NMS in PyTorch without them)",
      'compiled mmcv built for another torch: make venv MMCV=lite (no compiling), or MMCV=compiled to rebuild; '
-     'mmcv-lite without the plugin loaded first: import mmengine_plugin, or run make venv (its .pth file)'),
+     'mmcv-lite without the plugin loaded first: import mambavision_mm, or run make venv (its .pth file)'),
     ('mmdet', 'MMDetection 3.3.0', 'pip install --no-deps -r requirements/openmmlab.txt'),
     ('mmseg', 'MMSegmentation 1.2.2 (needs ftfy and regex)', 'pip install -r requirements/runtime.txt '
      'and pip install --no-deps -r requirements/openmmlab.txt'),
     ('pycocotools', 'COCO evaluation', 'pip install -r requirements/runtime.txt'),
     ('cv2', 'OpenCV (headless)', 'pip install -r requirements/runtime.txt'),
     ('mambavision_backbone', 'this project: the backbone', 'pip install --no-deps -e .'),
-    ('mmengine_plugin', "this project: the plugins' shared components", 'pip install --no-deps -e .'),
+    ('mambavision_mm', "this project: the plugins' shared components", 'pip install --no-deps -e .'),
     ('mmdet_plugin', 'this project: the MMDetection plugin', 'pip install --no-deps -e .'),
     ('mmseg_plugin', 'this project: the MMSegmentation plugin', 'pip install --no-deps -e .'),
 ]
@@ -57,13 +57,13 @@ def main() -> int:
     import mmseg
     import torch
 
-    from mmengine_plugin import compiled_mmcv_ops
+    from mambavision_mm import compiled_mmcv_ops
     ops = 'compiled ops' if compiled_mmcv_ops() else 'no compiled ops: RoIAlign and NMS in PyTorch'
     print(f'[check_env] ok: torch {torch.__version__}, mmengine {mmengine.__version__}, '
           f'mmcv {mmcv.__version__} ({ops}), mmdet {mmdet.__version__}, mmseg {mmseg.__version__}, '
           f'CUDA available: {torch.cuda.is_available()}')
     print(f'[check_env] optional: {optional_report()}')
-    from mmengine_plugin.analysis.environment import gpu_report
+    from mambavision_mm.analysis.environment import gpu_report
     for line in gpu_report():
         print(f'[check_env] {line}')
     return 0

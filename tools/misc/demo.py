@@ -17,7 +17,7 @@ import mmdet
 import torch
 
 from mambavision_backbone import MambaVision
-from mmengine_plugin.testing import generate_ade20k, generate_coco
+from mambavision_mm.testing import generate_ade20k, generate_coco
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 DET_CONFIG = 'configs/mmdet/toy/cascade-mask-rcnn_mambavision-t_fpn_toy-shapes.py'

@@ -11,7 +11,7 @@ ade20k: the layout of mmseg's ADE20K configs (label 0 background, 1..3 the shape
 """
 import argparse
 
-from mmengine_plugin.testing import generate_ade20k, generate_coco
+from mambavision_mm.testing import generate_ade20k, generate_coco
 
 
 def main():

@@ -11,7 +11,7 @@
 # torch 2.13.0 is installed only when the environment has no torch yet, so a CUDA build that a
 # user installed first is kept. By default mmcv is mmcv-lite, the same Python package without the
 # compiled extension: the compiled functions the shipped models call (RoIAlign, NMS) run in PyTorch
-# (mmengine_plugin/ops), so no compiler or nvcc is needed. With MMCV=compiled, mmcv is taken from a
+# (mambavision_mm/ops), so no compiler or nvcc is needed. With MMCV=compiled, mmcv is taken from a
 # wheel when one fits, otherwise built from source once (about 36 minutes on 2 cores; on CUDA machines
 # it needs nvcc) and the wheel cached for the next environment.
 set -euo pipefail

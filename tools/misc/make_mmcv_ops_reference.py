@@ -5,7 +5,7 @@
 Needs mmcv with compiled ops (``make venv MMCV=compiled``). Writes random and edge-case inputs (RoIs partly
 and wholly outside the map, of zero size, tiny and huge, on several feature scales; boxes with tied scores,
 identical and zero-area boxes, thousands of boxes) with the compiled kernels' outputs, argmax coordinates,
-input gradients and kept indices, so that ``make test`` checks ``mmengine_plugin.ops`` against them without
+input gradients and kept indices, so that ``make test`` checks ``mambavision_mm.ops`` against them without
 compiled mmcv. The file is small (about 1 MB) and plain data (``torch.load(weights_only=True)``).
 """
 import argparse
@@ -20,7 +20,7 @@ NMS_SIZES = (0, 1, 2, 7, 300, 1500)
 
 
 def compiled_extension():
-    from mmengine_plugin import compiled_mmcv_ops
+    from mambavision_mm import compiled_mmcv_ops
     if not compiled_mmcv_ops():
         raise SystemExit('error: this needs mmcv with compiled ops (make venv MMCV=compiled); mmcv here has none')
     import mmcv._ext

@@ -22,7 +22,7 @@ import torch
 from mambavision_backbone import ARCH_ALIASES, ARCH_SETTINGS
 from mambavision_backbone.checkpoint import backbone_state_dict, plain_data, read_state_dict, torch_load
 from mambavision_backbone.model import describe, detect_arch
-from mmengine_plugin.engine.hooks.plain_checkpoint_hook import plain_checkpoint
+from mambavision_mm.engine.hooks.plain_checkpoint_hook import plain_checkpoint
 
 
 def save(checkpoint, dst: str) -> None:

@@ -31,7 +31,7 @@ def run(device, configs_dir, out, quick=False, echo=None):
     """Run every section on ``device`` and write the report to ``out``; returns the number of failed checks."""
     from mmengine.logging import MMLogger
 
-    from mmengine_plugin.testing import generate_ade20k, generate_coco
+    from mambavision_mm.testing import generate_ade20k, generate_coco
     MMLogger.get_instance('gpu_check', log_level='ERROR')  # the current logger: no model-building chatter
     plan = PLANS[device.type]
     report = Report(echo)

@@ -1,8 +1,8 @@
 """Loading each training sample under its own seed, with its files checked and named when they cannot be used.
 
 :class:`SampleFetcher` is what the data loader calls to fetch a batch (installed by
-:class:`~mmengine_plugin.datasets.samplers.SeededSampler` as the dataset's ``__getitems__``). Each sample is
-loaded with python, numpy and torch-CPU seeded from its :class:`~mmengine_plugin.datasets.seeding.SeededIndex`,
+:class:`~mambavision_mm.datasets.samplers.SeededSampler` as the dataset's ``__getitems__``). Each sample is
+loaded with python, numpy and torch-CPU seeded from its :class:`~mambavision_mm.datasets.seeding.SeededIndex`,
 so its random transforms draw the same numbers whichever worker loads it. Its files are looked at first and
 named when they cannot be used (missing, empty, a JPEG or PNG cut short, undecodable); with
 ``skip_bad_samples=True`` the next sample is loaded in their place and the skip is logged. Each data-loader

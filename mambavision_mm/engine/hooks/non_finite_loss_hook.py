@@ -1,5 +1,6 @@
 """What a NaN or infinite training loss does to a run."""
 import math
+from typing import Optional
 
 import torch
 from mmengine.dist import all_reduce, get_world_size
@@ -10,7 +11,8 @@ from mmengine.runner import EpochBasedTrainLoop
 
 @HOOKS.register_module()
 class NonFiniteLossHook(Hook):
-    """What a NaN or infinite training loss does: ``action='stop'`` (default), ``'skip'`` or ``'warn'``.
+    """What a NaN or infinite training loss does: ``action='stop'``, ``'skip'`` or ``'warn'``; by default the
+    config's top-level ``non_finite_loss`` (``--cfg-options non_finite_loss=skip``), else ``'stop'``.
 
     The loss is checked before the optimizer step (the hook wraps the optimizer wrapper's ``update_params``,
     through which every mmengine model's ``train_step`` applies its loss), with all ranks agreeing:
@@ -24,14 +26,19 @@ class NonFiniteLossHook(Hook):
     priority = 'HIGH'  # after_train_iter before the checkpoint hook: a stopped run saves nothing after the loss
     ACTIONS = ('stop', 'skip', 'warn')
 
-    def __init__(self, action: str = 'stop'):
-        if action not in self.ACTIONS:
-            raise ValueError(f'NonFiniteLossHook action must be one of {self.ACTIONS}; got {action!r}')
-        self.action = action
+    def __init__(self, action: Optional[str] = None):
+        self.action = self._checked(action) if action is not None else None
         self.finite = True
         self.steps_not_finite = 0
 
+    def _checked(self, action: str) -> str:
+        if action not in self.ACTIONS:
+            raise ValueError(f'NonFiniteLossHook action must be one of {self.ACTIONS}; got {action!r}')
+        return action
+
     def before_train(self, runner) -> None:
+        if self.action is None:
+            self.action = self._checked(runner.cfg.get('non_finite_loss', 'stop'))
         wrapper = runner.optim_wrapper
         apply_loss = wrapper.update_params
 

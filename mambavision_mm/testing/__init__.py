@@ -1,5 +1,5 @@
 """Generated data, random batches and a local checkpoint server for the demo and the tests (not imported by
-``import mmengine_plugin``)."""
+``import mambavision_mm``)."""
 from .batches import synthetic_batch
 from .checkpoint_server import CheckpointServer
 from .toy_data import generate_ade20k, generate_coco, generate_coco_annotations

@@ -1,2 +1,2 @@
 """Counting and measuring tools for models built from configs (FLOPs, speed, memory).
-Not imported by ``import mmengine_plugin``."""
+Not imported by ``import mambavision_mm``."""

@@ -102,7 +102,7 @@ def describe_environment(device: torch.device) -> list:
     """(item, value) rows: the hardware and every package version a result on ``device`` depends on."""
     import mmcv  # installed as mmcv or mmcv-lite: its own version, whichever distribution
 
-    from mmengine_plugin import compiled_mmcv_ops
+    from mambavision_mm import compiled_mmcv_ops
     rows = []
     if device.type == 'cuda':
         capability = torch.cuda.get_device_capability(device)

@@ -13,7 +13,7 @@
   0, or started by a torchrun agent that had started this work dir's run before: torchrun restarts the workers
   without counting it when a node joins an elastic job), requeued by Slurm (SLURM_RESTART_COUNT > 0), or started
   again after a preemption (the work dir holds the ``preempted`` marker that
-  :class:`~mmengine_plugin.engine.hooks.PreemptionHook` leaves);
+  :class:`~mambavision_mm.engine.hooks.PreemptionHook` leaves);
 - a save that fails (no space left, a folder made read-only or removed) removes what it had written and stops the
   run with :class:`CheckpointWriteError`: one line naming the file, the cause (with the free space) and the last
   checkpoint, which is intact.
@@ -281,7 +281,7 @@ class SafeCheckpointHook(CheckpointHook):
     def save_mid_epoch(self, runner) -> str:
         """Save the state after the current training iteration now, between the configured saves (a preempted
         run), as ``iter_<iterations done>.pth``; returns its path. Epoch-based runs resume it in the middle of
-        the epoch (:class:`~mmengine_plugin.engine.hooks.ExactResumeHook`)."""
+        the epoch (:class:`~mambavision_mm.engine.hooks.ExactResumeHook`)."""
         filename = f'iter_{runner.iter + 1}.pth'
         path = self.file_backend.join_path(self.out_dir, filename)
         if self.last_ckpt != path:  # not saved already by the configured interval

@@ -2,7 +2,7 @@
 
 For every readable input it writes ``vis/<name>.jpg`` (boxes, masks, class names and scores; or the class
 colours blended over the image with a legend of the classes present) and ``preds/<name>.json``
-(:func:`~mmengine_plugin.apis.inputs.write_predictions`).
+(:func:`~mambavision_mm.apis.inputs.write_predictions`).
 """
 from typing import List, Sequence, Tuple
 

@@ -1,8 +1,8 @@
-"""Make ``import mmcv._ext`` load :mod:`mmengine_plugin.ops.mmcv_ext` where mmcv has no compiled extension.
+"""Make ``import mmcv._ext`` load :mod:`mambavision_mm.ops.mmcv_ext` where mmcv has no compiled extension.
 
 The finder is appended to ``sys.meta_path``, after Python's own finders: a compiled ``mmcv/_ext*.so`` is
 found first and used as it is; only where there is none does the finder answer, with the PyTorch ops. It is
-installed by ``import mmengine_plugin`` and, for scripts that import mmdet or mmcv.ops before any config
+installed by ``import mambavision_mm`` and, for scripts that import mmdet or mmcv.ops before any config
 imports the plugin, at interpreter start-up by ``mambavision_mmcv_ext.pth``, which the package installs into
 site-packages (setup.py). That is why this module imports nothing but the standard library.
 """
@@ -12,7 +12,7 @@ import importlib.util
 import sys
 
 EXTENSION = 'mmcv._ext'
-STAND_IN = 'mmengine_plugin.ops.mmcv_ext'
+STAND_IN = 'mambavision_mm.ops.mmcv_ext'
 
 
 class _StandInLoader(importlib.abc.Loader):

@@ -23,4 +23,4 @@ if compiled_mmcv_ops():
     print_log("mmcv ops: mmcv's compiled extension", logger='current')
 else:
     print_log('mmcv ops: mmcv has no compiled extension here (mmcv-lite); RoIAlign and NMS run in PyTorch '
-              '(mmengine_plugin.ops), other compiled ops raise when called', logger='current')
+              '(mambavision_mm.ops), other compiled ops raise when called', logger='current')

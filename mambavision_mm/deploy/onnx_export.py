@@ -13,7 +13,7 @@ Three parts can be exported from a config:
 With ``dynamic`` the height and width are dynamic axes: the window padding of stages 3 and 4 is computed in
 the graph, so one file serves every input size. The selective scan is exported as the few-step PyTorch scan
 (standard operators, about 2 * sqrt(L) steps per Mamba block, unrolled). The file's metadata records what
-:func:`~mmengine_plugin.deploy.onnx_runtime.run_onnx_inference` needs: the part, the classes and palette,
+:func:`~mambavision_mm.deploy.onnx_runtime.run_onnx_inference` needs: the part, the classes and palette,
 and the test-time resize.
 """
 import copy
@@ -133,7 +133,7 @@ class DetectorFeaturesExport(nn.Module):
 
 
 def build_export_module(cfg: Config, checkpoint: Optional[str] = None, backbone_only: bool = False):
-    """(module to export, the part's name, metadata) from a config (:func:`~mmengine_plugin.apis.models.read_config`)
+    """(module to export, the part's name, metadata) from a config (:func:`~mambavision_mm.apis.models.read_config`)
     and an optional checkpoint.
 
     Without a checkpoint the model keeps its initial weights (``init_cfg`` included, e.g. a published

@@ -129,7 +129,7 @@ def weight_differences(first, second):
 
 
 def check_determinism(report, device, plan, configs):
-    from mmengine_plugin import compiled_mmcv_ops
+    from mambavision_mm import compiled_mmcv_ops
     report.heading('Determinism: two identical short runs, bit for bit')
     report.add('Deterministic algorithms on (as `randomness=dict(deterministic=True)` sets them, warnings only), '
                'the same seed, the same data; the weights after the runs are compared exactly.')

@@ -2,7 +2,7 @@
 
 ``SeededSampler`` wraps the sampler a config names. Each index it yields carries a seed made from
 (run seed, rank, epoch, position in the epoch's stream), and the dataset fetches every sample under that seed
-(:class:`~mmengine_plugin.datasets.sample_fetcher.SampleFetcher`). A sample's random transforms therefore draw
+(:class:`~mambavision_mm.datasets.sample_fetcher.SampleFetcher`). A sample's random transforms therefore draw
 the same numbers whichever worker loads it, however many workers there are, and whether or not earlier batches
 were loaded in this process: a run resumed from a checkpoint sees exactly the samples the uninterrupted run saw.
 """
