@@ -5,7 +5,8 @@
 # - DatasetCheckHook: missing images or annotation maps, unknown COCO categories and heads whose num_classes
 #   disagrees with the data stop the run before the first iteration, naming the file or the key;
 # - ExactResumeHook: per-iteration seeds from a fixed run seed, so that a resumed run repeats the interrupted one;
-# - NonFiniteLossHook: a NaN/inf loss stops the run (action='skip' or 'warn' instead);
+# - NonFiniteLossHook: what a NaN/inf loss does, as non_finite_loss says: 'stop' the run, 'skip' the step or
+#   'warn' (--cfg-options non_finite_loss=skip);
 # - PreemptionHook: SIGTERM/SIGUSR1 (Slurm preemption, torchrun stopping) end the run after the iteration in
 #   progress with a checkpoint of it; the same command started again continues from there by itself;
 # - PartialLoadHook: a load_from checkpoint that does not fit (another class count, no mask heads) loads what
@@ -16,6 +17,7 @@
 # checked --resume) and train_dataloader.sampler = SeededSampler around the dataset's own sampler (per-sample
 # seeds; unreadable images named, or skipped with skip_bad_samples=True).
 randomness = dict(seed=0)
+non_finite_loss = 'stop'
 custom_hooks = [dict(type='PlainCheckpointHook'), dict(type='DatasetCheckHook'), dict(type='ExactResumeHook'),
-                dict(type='NonFiniteLossHook', action='stop'), dict(type='PartialLoadHook'),
+                dict(type='NonFiniteLossHook'), dict(type='PartialLoadHook'),
                 dict(type='PreemptionHook')]

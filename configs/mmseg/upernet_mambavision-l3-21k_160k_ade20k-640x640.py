@@ -2,9 +2,6 @@
 # (unstable for L3), 16 GPUs x 1 image. Published: 53.2 mIoU (whole-image test at (2560, 640)).
 _base_ = ['./_base_/upernet_mambavision_160k.py', 'mmseg::_base_/datasets/ade20k_640x640.py']
 
-# ImageNet weights (downloaded once into torch's hub cache); None trains from scratch.
-pretrained_checkpoint = 'https://huggingface.co/nvidia/MambaVision-L3-512-21K/resolve/main/mambavision_L3_21k_740m_512.pth.tar'
-
 crop_size = (640, 640)
 model = dict(
     data_preprocessor=dict(size=crop_size),
@@ -13,7 +10,7 @@ model = dict(
         window_size=(8, 8, 64, 32),
         # Published config: 0.8, never passed on by its wrapper, so trained with 0.2 (docs/reproduction.md).
         drop_path_rate=0.2,
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained_checkpoint) if pretrained_checkpoint else None),
+        init_cfg=dict(type='Pretrained', checkpoint='https://huggingface.co/nvidia/MambaVision-L3-512-21K/resolve/main/mambavision_L3_21k_740m_512.pth.tar')),
     decode_head=dict(in_channels=[256, 512, 1024, 2048], num_classes=150),
     auxiliary_head=dict(in_channels=1024, num_classes=150))
 
@@ -21,23 +18,9 @@ optim_wrapper = dict(type='OptimWrapper', optimizer=dict(lr=8e-5, weight_decay=0
 
 # mmseg's ADE20K pipelines with CheckSegLabels after LoadAnnotations: a label outside the 150 classes stops
 # the run naming the annotation file (instead of an index error in the loss).
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='CheckSegLabels', num_classes=150),
-    dict(type='RandomResize', scale=(2560, 640), ratio_range=(0.5, 2.0), keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs')
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(2560, 640), keep_ratio=True),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='CheckSegLabels', num_classes=150),
-    dict(type='PackSegInputs')
-]
+check_labels = dict(type='CheckSegLabels', num_classes=150)
+train_pipeline = [*_base_.train_pipeline[:2], check_labels, *_base_.train_pipeline[2:]]
+test_pipeline = [*_base_.test_pipeline[:3], check_labels, *_base_.test_pipeline[3:]]
 
 # 16 GPUs (2 nodes) x 1 image
 # SeededSampler: per-sample seeds for crash-safe resuming (docs/crash_safe_training.md).

@@ -97,7 +97,8 @@ def check_samples(dataset, tolerance: float = 1.0) -> None:
     if without_mask.count:
         raise DatasetError(f'{without_mask.count} of {instances} boxes of {_describe(dataset)} have no '
                            'segmentation, but the pipeline loads masks (LoadAnnotations with_mask=True): for '
-                           'boxes-only data use configs/mmdet/custom/cascade-rcnn_mambavision-t_fpn_custom.py')
+                           'boxes-only data set with_masks = False in '
+                           'configs/mmdet/custom/cascade-mask-rcnn_mambavision-t_fpn_custom.py')
 
 
 def check_coco_categories(dataset) -> None:

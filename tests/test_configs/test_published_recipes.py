@@ -65,4 +65,4 @@ def test_crash_safe_training_is_on(name):
     assert sampler.type == 'SeededSampler' and sampler.sampler == dict(type=order, shuffle=True)
     assert [h['type'] for h in cfg.custom_hooks][2:] == [
         'ExactResumeHook', 'NonFiniteLossHook', 'PartialLoadHook', 'PreemptionHook']
-    assert cfg.custom_hooks[3]['action'] == 'stop' and cfg.randomness.seed == 0  # custom_hooks.3 in the README
+    assert cfg.non_finite_loss == 'stop' and cfg.randomness.seed == 0  # non_finite_loss in the README

@@ -129,6 +129,7 @@ def test_boxes_only_data_given_to_a_mask_pipeline_is_refused(coco_root):
     check_dataset(coco_dataset(coco_root))  # a boxes-only pipeline is fine
     boxes = len(coco_dataset(coco_root).get_data_info(0)['instances'])
     with pytest.raises(DatasetError, match=r'(\d+) of \1 boxes of CocoDataset .* have no segmentation, but the '
-                                           r'pipeline loads masks .*cascade-rcnn_mambavision-t_fpn_custom.py'):
+                                           r'pipeline loads masks .* set with_masks = False in '
+                                           r'configs/mmdet/custom/cascade-mask-rcnn_mambavision-t_fpn_custom.py'):
         check_dataset(coco_dataset(coco_root, with_mask=True))
     assert boxes > 0

@@ -1,14 +1,17 @@
-# Cascade Mask R-CNN + FPN with MambaVision-T on your own instance-segmentation data (COCO format: boxes with
-# polygons or RLE masks). Set the variables of this first block; nothing below it needs an edit.
-# Walk-through: docs/custom_data.md. Boxes only (no masks): cascade-rcnn_mambavision-t_fpn_custom.py.
+# Cascade Mask R-CNN + FPN with MambaVision-T on your own data in COCO format: instance segmentation (boxes with
+# polygons or RLE masks) or, with with_masks = False, boxes only (Cascade R-CNN; the usual export of labelling
+# tools, segmentations, if present, not used). Set the variables of this first block; nothing below it needs an
+# edit. Walk-through: docs/custom_data.md.
 data_root = 'data/my_dataset/'
+with_masks = True                       # False for boxes-only data
 classes = ('class_a', 'class_b')        # the category names of the JSON, in the order of the model's outputs
 train_ann = 'annotations/train.json'    # paths relative to data_root
 train_img = 'train/'
 val_ann = 'annotations/val.json'
 val_img = 'val/'
 # Start from a trained detector (e.g. the published COCO one: the heads of another class count are
-# re-initialised, with one line saying which), or None to start from the ImageNet backbone alone.
+# re-initialised and, without masks, its mask heads left out, with one line saying which), or None to start
+# from the ImageNet backbone alone.
 load_from = 'https://huggingface.co/nvidia/cascade_mask_rcnn_mamba_vision_tiny_3x_coco/resolve/main/cascade_mask_rcnn_mamba_vision_tiny_3x_coco.pth'
 backbone_checkpoint = 'https://huggingface.co/nvidia/MambaVision-T-1K/resolve/main/mambavision_tiny_1k.pth.tar'   # used when load_from is None
 max_epochs = 12
@@ -30,19 +33,13 @@ model = dict(
         frozen_stages=-1,
         init_cfg=None if load_from else dict(type='Pretrained', checkpoint=backbone_checkpoint)),
     roi_head=dict(
-        bbox_head=[dict(type='ConvFCBBoxHead', num_shared_convs=4, num_shared_fcs=1, in_channels=256,
-                        conv_out_channels=256, fc_out_channels=1024, roi_feat_size=7, num_classes=num_classes,
-                        bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4, target_stds=stds),
-                        reg_class_agnostic=False, reg_decoded_bbox=True,
-                        norm_cfg=dict(type='SyncBN', requires_grad=True),
-                        loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
-                        loss_bbox=dict(type='GIoULoss', loss_weight=10.0))
-                   for stds in ([0.1, 0.1, 0.2, 0.2], [0.05, 0.05, 0.1, 0.1], [0.033, 0.033, 0.067, 0.067])],
-        mask_head=dict(num_classes=num_classes)))
+        bbox_head=[dict(head, num_classes=num_classes) for head in _base_.model.roi_head.bbox_head],
+        **(dict(mask_head=dict(num_classes=num_classes)) if with_masks
+           else dict(mask_roi_extractor=None, mask_head=None))))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=with_masks),
     dict(type='RandomResize', scale=img_scale, ratio_range=(0.75, 1.0), keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs'),
@@ -50,7 +47,7 @@ train_pipeline = [
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=with_masks),
     dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
 ]
 train_dataloader = dict(
@@ -63,7 +60,7 @@ val_dataloader = dict(
     dataset=dict(type='CocoDataset', data_root=data_root, metainfo=metainfo, ann_file=val_ann,
                  data_prefix=dict(img=val_img), pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='CocoMetric', ann_file=data_root + val_ann, metric=['bbox', 'segm'])
+val_evaluator = dict(type='CocoMetric', ann_file=data_root + val_ann, metric=['bbox', 'segm'] if with_masks else 'bbox')
 test_evaluator = val_evaluator
 
 # One GPU x batch_size images; the published learning rate (1e-4 for 16 images) is scaled to the real batch
@@ -77,5 +74,6 @@ param_scheduler = [
     dict(type='MultiStepLR', by_epoch=True, begin=0, end=max_epochs,
          milestones=[max_epochs * 3 // 4, max_epochs * 11 // 12], gamma=0.1),
 ]
-# The best checkpoint by mask AP is kept beside the last two.
-default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=2, save_best='coco/segm_mAP', rule='greater'))
+# The best checkpoint by mask AP (box AP without masks) is kept beside the last two.
+default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=2, rule='greater',
+                                     save_best='coco/segm_mAP' if with_masks else 'coco/bbox_mAP'))

@@ -14,14 +14,7 @@ num_classes = len(metainfo['classes'])
 model = dict(
     backbone=dict(window_size=(8, 8, 14, 7), drop_path_rate=0.1, init_cfg=None),
     roi_head=dict(
-        bbox_head=[dict(type='ConvFCBBoxHead', num_shared_convs=4, num_shared_fcs=1, in_channels=256,
-                        conv_out_channels=128, fc_out_channels=1024, roi_feat_size=7, num_classes=num_classes,
-                        bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4, target_stds=stds),
-                        reg_class_agnostic=False, reg_decoded_bbox=True,
-                        norm_cfg=dict(type='SyncBN', requires_grad=True),
-                        loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
-                        loss_bbox=dict(type='GIoULoss', loss_weight=10.0))
-                   for stds in ([0.1, 0.1, 0.2, 0.2], [0.05, 0.05, 0.1, 0.1], [0.033, 0.033, 0.067, 0.067])],
+        bbox_head=[dict(head, num_classes=num_classes, conv_out_channels=128) for head in _base_.model.roi_head.bbox_head],
         mask_head=dict(num_classes=num_classes, conv_out_channels=128)),
     train_cfg=dict(
         rpn_proposal=dict(nms_pre=300, max_per_img=300),

@@ -11,14 +11,8 @@ model = dict(
     rpn_head=dict(in_channels=channels, feat_channels=channels),
     roi_head=dict(
         bbox_roi_extractor=dict(out_channels=channels),
-        bbox_head=[dict(type='ConvFCBBoxHead', num_shared_convs=1, num_shared_fcs=1, in_channels=channels,
-                        conv_out_channels=channels, fc_out_channels=64, roi_feat_size=7, num_classes=3,
-                        bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4, target_stds=stds),
-                        reg_class_agnostic=False, reg_decoded_bbox=True,
-                        norm_cfg=dict(type='SyncBN', requires_grad=True),
-                        loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
-                        loss_bbox=dict(type='GIoULoss', loss_weight=10.0))
-                   for stds in ([0.1, 0.1, 0.2, 0.2], [0.05, 0.05, 0.1, 0.1], [0.033, 0.033, 0.067, 0.067])],
+        bbox_head=[dict(head, num_shared_convs=1, in_channels=channels, conv_out_channels=channels, fc_out_channels=64)
+                   for head in _base_.model.roi_head.bbox_head],
         mask_roi_extractor=dict(out_channels=channels),
         mask_head=dict(num_convs=1, in_channels=channels, conv_out_channels=channels)))
 
