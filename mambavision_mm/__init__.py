@@ -21,27 +21,13 @@ from mmengine.logging import print_log
 
 from mambavision_backbone import route_logs_to
 
+from . import engine
 from .datasets import BadSampleError, DatasetError, SeededSampler, check_dataset
-from .engine import (
-    CheckpointError,
-    CPUDistributedDataParallel,
-    DatasetCheckHook,
-    DeviceAwareOptimWrapperConstructor,
-    ExactResumeHook,
-    NonFiniteLossHook,
-    PartialLoadHook,
-    PlainCheckpointHook,
-    PreemptionHook,
-    SafeCheckpointHook,
-    load_local_checkpoint,
-)
+from .engine import *  # noqa: F401,F403 (the runtime components: engine.__all__)
 from .models import MambaVision
 from .ops import compiled_mmcv_ops
 
-__all__ = ['MambaVision', 'load_local_checkpoint', 'DatasetError', 'check_dataset', 'CPUDistributedDataParallel',
-           'DatasetCheckHook', 'ExactResumeHook', 'NonFiniteLossHook', 'PartialLoadHook', 'PlainCheckpointHook',
-           'PreemptionHook',
-           'DeviceAwareOptimWrapperConstructor', 'CheckpointError', 'SafeCheckpointHook', 'BadSampleError',
-           'SeededSampler', 'compiled_mmcv_ops']
+__all__ = ['MambaVision', 'DatasetError', 'check_dataset', 'BadSampleError', 'SeededSampler', 'compiled_mmcv_ops',
+           *engine.__all__]
 
 route_logs_to(lambda message, level: print_log(message, logger='current', level=level))
