@@ -226,14 +226,10 @@ def code_running_checkpoint(path, marker, state_dict=None) -> None:
                 'meta': {'note': RunsCommand(f'touch {marker}')}}, path)
 
 
-def build_runner(config, work_dir, options):
-    """The runner of ``config`` with ``options`` merged in, working in ``work_dir``."""
-    from mmengine.config import Config
-    from mmengine.runner import Runner
-    cfg = Config.fromfile(config)
-    cfg.merge_from_dict(options)
-    cfg.work_dir = str(work_dir)
-    return Runner.from_cfg(cfg)
+def runner_of(config, work_dir, options):
+    """The runner that tools/train.py builds for ``config`` with ``options`` (its --cfg-options) in ``work_dir``."""
+    from mambavision_mm.apis.launcher import build_runner, load_config
+    return build_runner(load_config(config, options, work_dir=str(work_dir)))
 
 
 def toy_dataset(root, split='training', **kwargs):

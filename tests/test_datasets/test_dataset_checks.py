@@ -6,7 +6,7 @@ import pytest
 from mambavision_mm import DatasetError, check_dataset
 from mambavision_mm.testing import generate_ade20k, generate_coco
 
-from ..helpers import MICRO_SEG, TOY_DET, build_runner, packaged_tool, run_tool, toy_dataset
+from ..helpers import MICRO_SEG, TOY_DET, packaged_tool, run_tool, runner_of, toy_dataset
 
 
 def test_missing_annotation_is_reported(tmp_path):
@@ -43,7 +43,7 @@ def test_missing_image_stops_packaged_training_naming_the_file(tmp_path):
 
 def test_num_classes_that_disagree_with_the_data_stop_before_any_image_is_read(micro_data, monkeypatch, tmp_path):
     monkeypatch.chdir(micro_data)
-    runner = build_runner(MICRO_SEG, tmp_path, {'model.decode_head.num_classes': 5})
+    runner = runner_of(MICRO_SEG, tmp_path, {'model.decode_head.num_classes': 5})
     with pytest.raises(DatasetError) as raised:
         runner.train()
     assert str(raised.value) == ("model.decode_head.num_classes=5 but the training data set has 4 classes "

@@ -4,7 +4,7 @@ import logging
 import pytest
 import torch
 
-from ..helpers import MICRO_DET, build_runner
+from ..helpers import MICRO_DET, runner_of
 
 # What depends on the class count: the three stages' box classifiers and regressors (one box per class) and
 # mask logits.
@@ -19,7 +19,7 @@ def coco_checkpoint(tmp_path_factory):
     root = tmp_path_factory.mktemp('coco_detector')
     options = {f'model.roi_head.bbox_head.{i}.num_classes': 80 for i in range(3)}
     options['model.roi_head.mask_head.num_classes'] = 80
-    runner = build_runner(MICRO_DET, root, options)
+    runner = runner_of(MICRO_DET, root, options)
     torch.manual_seed(0)
     with torch.no_grad():  # "trained": every parameter differs from what a fresh build holds
         for parameter in runner.model.parameters():
@@ -31,7 +31,7 @@ def coco_checkpoint(tmp_path_factory):
 
 def fine_tune(work_dir, path, options=None):
     """(weights before loading, after loading, what the runner logged) of a 3-class runner with load_from."""
-    runner = build_runner(MICRO_DET, work_dir, {'load_from': str(path), **(options or {})})
+    runner = runner_of(MICRO_DET, work_dir, {'load_from': str(path), **(options or {})})
     records = []
     handler = logging.Handler()
     handler.emit = lambda record: records.append(record.getMessage())

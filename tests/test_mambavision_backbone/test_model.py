@@ -235,7 +235,8 @@ def test_pretrained_is_loaded_in_init_weights_not_in_constructor(tmp_path):
         MambaVision('tiny', pretrained=missing, init_cfg=dict(type='Pretrained', checkpoint=missing))
 
 
-def relative_error(value, expected):
+def relative_norm_error(value, expected):
+    """||value - expected|| / ||expected|| (Frobenius norms): the error over a whole tensor."""
     return ((value.float() - expected).norm() / expected.norm()).item()
 
 
@@ -260,8 +261,8 @@ def test_autocast_outputs_and_gradients_stay_close_to_float32(dtype, output_tol,
     assert torch.isfinite(grads).all()
     for out, out_32 in zip(outs, outs_32):
         assert torch.isfinite(out).all()
-        assert relative_error(out, out_32) < output_tol
-    assert relative_error(grads, grads_32) < grad_tol
+        assert relative_norm_error(out, out_32) < output_tol
+    assert relative_norm_error(grads, grads_32) < grad_tol
 
 
 @pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
@@ -276,7 +277,7 @@ def test_mixer_under_autocast_at_detection_window_length(dtype):
         y = mixer(x)
     assert y.dtype == dtype
     grads = torch.autograd.grad(y.float().square().sum(), [x, *mixer.parameters()])
-    assert relative_error(y, y_32) < 0.01
+    assert relative_norm_error(y, y_32) < 0.01
     for grad, grad_32 in zip(grads, grads_32):
         assert torch.isfinite(grad).all()
-        assert relative_error(grad, grad_32) < 0.03
+        assert relative_norm_error(grad, grad_32) < 0.03

@@ -7,7 +7,7 @@ from mmengine.config import Config
 from mambavision_mm import MambaVision
 from mambavision_mm.apis.models import build_model
 
-from ..helpers import MICRO_DET, MICRO_SEG, TOY_SEG, build_runner
+from ..helpers import MICRO_DET, MICRO_SEG, TOY_SEG, runner_of
 
 
 def test_plugins_register_both_names_in_both_registries():
@@ -35,7 +35,7 @@ def test_plugins_register_both_names_in_both_registries():
 def test_bad_backbone_settings_are_one_line_errors_when_the_runner_is_built(tmp_path, config, options, error,
                                                                             message):
     with pytest.raises(error) as raised:
-        build_runner(config, tmp_path, options)
+        runner_of(config, tmp_path, options)
     assert message in str(raised.value) and '\n' not in str(raised.value)
 
 

@@ -13,7 +13,7 @@ import tempfile
 import time
 
 from ..environment import describe_environment
-from .model_checks import check_backbone_against_cpu, check_determinism, check_training, load_config, use_data
+from .model_checks import check_backbone_against_cpu, check_determinism, check_training, toy_config, use_data
 from .model_speed import backbone_speed, model_speed
 from .plans import INPUT_DTYPES, PLANS, TOLERANCES, Plan
 from .report import Report
@@ -52,7 +52,7 @@ def run(device, configs_dir, out, quick=False, echo=None):
                  'mmseg': generate_ade20k(os.path.join(tmp, 'ade'), train=4, val=1) + '/'}
         toy = {}
         for name, path in TOY_CONFIGS.items():
-            cfg, scope = load_config(os.path.join(configs_dir, path), plan)
+            cfg, scope = toy_config(os.path.join(configs_dir, path), plan)
             toy[name] = use_data(cfg, roots[scope]), scope
         check_training(report, device, plan, toy)
         check_determinism(report, device, plan, toy)
@@ -62,7 +62,7 @@ def run(device, configs_dir, out, quick=False, echo=None):
         report.skip('model speed', '--quick')
     else:
         paths = TOY_CONFIGS if plan.speed_configs == 'toy' else PUBLISHED_CONFIGS
-        model_speed(report, device, plan, {name.replace('toy ', ''): load_config(os.path.join(configs_dir, path), plan)
+        model_speed(report, device, plan, {name.replace('toy ', ''): toy_config(os.path.join(configs_dir, path), plan)
                                            for name, path in paths.items()})
     report.add()
     report.add(f'took {(time.perf_counter() - started) / 60:.1f} min')

@@ -45,7 +45,7 @@ def check_backbone_against_cpu(report, device):
          report.check('backbone gradients', errors[worst] <= 1e-3)])
 
 
-def load_config(path, plan):
+def toy_config(path, plan):
     """(config, its scope) with no pretrained weights and, on CPU, the plan's windows for MambaVision."""
     cfg = read_config(path)
     scope = cfg.get('default_scope', 'mmdet')
