@@ -33,16 +33,20 @@ def packaged_tool(package: str, name: str) -> str:
     return os.path.join(os.path.dirname(module.__file__), '.mim', 'tools', name)
 
 
-def run(command, cwd, env=None, ok=True, timeout=900):
-    """Run ``command`` in ``cwd``; returns stdout+stderr, asserting the exit status is 0 (``ok``) or not."""
+def run(command, cwd=ROOT, env=None, ok=True, timeout=900, status=None):
+    """Run ``command`` in ``cwd``; returns stdout+stderr, asserting the exit status is 0 (``ok``), not 0, or
+    ``status``."""
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout,
                             env={**os.environ, 'PYTHONUNBUFFERED': '1', **(env or {})})
     output = result.stdout + result.stderr
-    assert (result.returncode == 0) == ok, output[-4000:]
+    if status is None:
+        assert (result.returncode == 0) == ok, output[-4000:]
+    else:
+        assert result.returncode == status, f'exit status {result.returncode}: {output[-4000:]}'
     return output
 
 
-def run_tool(args, cwd, **kwargs):
+def run_tool(args, cwd=ROOT, **kwargs):
     """Run ``python ARGS`` with this interpreter (see :func:`run`)."""
     return run([sys.executable, *args], cwd, **kwargs)
 

@@ -1,12 +1,10 @@
 """get_flops.py, benchmark.py and benchmark_scan.py from the command line."""
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 
-from ..helpers import ROOT
+from ..helpers import ROOT, run_tool
 
 GET_FLOPS = os.path.join(ROOT, 'tools/analysis_tools/get_flops.py')
 
@@ -15,38 +13,32 @@ def test_detector_heads_are_counted_as_predict_runs_them():
     # Toy config: test_cfg keeps 100 proposals and 20 detections, 3 classes, 3 cascade stages, heads of 128 channels
     # on 256-channel RoI features.
     config = os.path.join(ROOT, 'configs/mmdet/toy/cascade-mask-rcnn_mambavision-t_fpn_toy-shapes.py')
-    result = subprocess.run([sys.executable, GET_FLOPS, config, '--shape', '128', '160', '--skip-stock'],
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    parts = dict(re.findall(r'([a-z][a-z ]* \(\d+ RoIs\)) ([0-9.]+) G', result.stdout))
+    out = run_tool([GET_FLOPS, config, '--shape', '128', '160', '--skip-stock'], timeout=600)
+    parts = dict(re.findall(r'([a-z][a-z ]* \(\d+ RoIs\)) ([0-9.]+) G', out))
     convs = 9 * (256 * 128 + 3 * 128 * 128)  # per position: 4 convs, the first from 256 channels
     box = 7 * 7 * convs + 128 * 7 * 7 * 1024 + 1024 * (3 + 1) + 1024 * 4 * 3  # convs, fc, cls, reg
     mask = 14 * 14 * convs + 14 * 14 * 128 * 128 * 4 + 28 * 28 * 128 * 3  # convs, deconv, logits
     assert float(parts['box heads (100 RoIs)']) == pytest.approx(3 * 100 * box / 1e9, abs=0.05)
     assert float(parts['mask heads (20 RoIs)']) == pytest.approx(3 * 20 * mask / 1e9, abs=0.05)
-    assert 'mmengine:' not in result.stdout
+    assert 'mmengine:' not in out
 
 
 @pytest.mark.slow  # in make test-all: make test stays within its 10 minutes
 def test_cli_prints_params_and_both_counts():
     config = os.path.join(ROOT, 'configs/mmseg/toy/upernet_mambavision-t_toy-shapes-256x256.py')
-    result = subprocess.run([sys.executable, GET_FLOPS, config, '--shape', '128', '160'],
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert 'params:   40.29 M (backbone 31.15 M)' in result.stdout
-    ours = float(re.search(r'FLOPs: +([0-9.]+) G', result.stdout).group(1))
-    stock = float(re.search(r'mmengine: ([0-9.]+) G', result.stdout).group(1))
+    out = run_tool([GET_FLOPS, config, '--shape', '128', '160'], timeout=600)
+    assert 'params:   40.29 M (backbone 31.15 M)' in out
+    ours = float(re.search(r'FLOPs: +([0-9.]+) G', out).group(1))
+    stock = float(re.search(r'mmengine: ([0-9.]+) G', out).group(1))
     assert ours > stock > 0
 
 
 @pytest.mark.slow  # in make test-all: make test stays within its 10 minutes
 def test_benchmark_measures_model_and_counterparts():
     config = os.path.join(ROOT, 'configs/mmseg/toy/upernet_mambavision-t_toy-shapes-256x256.py')
-    result = subprocess.run([sys.executable, os.path.join(ROOT, 'tools/analysis_tools/benchmark.py'), config,
-                             '--shape', '64', '96', '--repeats', '1', '--compare'],
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    rows = {line.split('|')[1].strip(): line for line in result.stdout.splitlines()
+    out = run_tool([os.path.join(ROOT, 'tools/analysis_tools/benchmark.py'), config, '--shape', '64', '96',
+                    '--repeats', '1', '--compare'], timeout=600)
+    rows = {line.split('|')[1].strip(): line for line in out.splitlines()
             if line.startswith('| ') and 'img/s' not in line}
     assert set(rows) == {'MambaVision', 'Swin-T', 'ResNet-50'}
     assert '| 40.3 M ' in rows['MambaVision']
@@ -57,27 +49,24 @@ def test_benchmark_measures_model_and_counterparts():
 
 def test_scan_benchmark_prints_one_row_per_backend_and_refuses_missing_backends():
     tool = os.path.join(ROOT, 'tools/analysis_tools/benchmark_scan.py')
-    result = subprocess.run([sys.executable, tool, '--cases', 'classification', '--batch', '2', '--repeats', '1',
-                             '--backend', 'torch', 'reference'], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    rows = [[c.strip() for c in line.split('|')[1:-1]] for line in result.stdout.splitlines()
+    out = run_tool([tool, '--cases', 'classification', '--batch', '2', '--repeats', '1', '--backend', 'torch',
+                    'reference'], timeout=300)
+    rows = [[c.strip() for c in line.split('|')[1:-1]] for line in out.splitlines()
             if line.startswith('| classification')]
     assert [row[1:3] for row in rows] == [['(2, 160, 8, 196)', 'torch'], ['(2, 160, 8, 196)', 'reference']]
     for row in rows:
         assert all(re.fullmatch(r'\d+\.\d ms', cell) for cell in (row[3], row[5])), row
-    result = subprocess.run([sys.executable, tool, '--backend', 'cuda'], capture_output=True, text=True)
-    assert result.returncode == 2 and "--backend cuda: selective-scan backend 'cuda' needs" in result.stderr
+    out = run_tool([tool, '--backend', 'cuda'], status=2)
+    assert "--backend cuda: selective-scan backend 'cuda' needs" in out
 
 
 def test_dataset_check_benchmark_reports_build_and_checks():
     tool = os.path.join(ROOT, 'tools/analysis_tools/benchmark_dataset_checks.py')
-    result = subprocess.run([sys.executable, tool, '--images', '300', '--annotations', '2000'],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert 'generated 300 images / 2000 annotations' in result.stdout
-    samples = int(re.search(r'; (\d+) training samples after filtering', result.stdout).group(1))
+    out = run_tool([tool, '--images', '300', '--annotations', '2000'], timeout=300)
+    assert 'generated 300 images / 2000 annotations' in out
+    samples = int(re.search(r'; (\d+) training samples after filtering', out).group(1))
     assert 280 <= samples <= 300  # images that drew no annotation are filtered out, as in mmdet's recipes
-    rows = {line.split('|')[1].strip(): line.split('|')[2:4] for line in result.stdout.splitlines()
+    rows = {line.split('|')[1].strip(): line.split('|')[2:4] for line in out.splitlines()
             if line.startswith('| ') and '---' not in line}
     assert float(rows['mmdet CocoDataset build'][0]) > 0 and float(rows['data checks'][0]) > 0
     assert re.fullmatch(r' \d+% ', rows['checks / build'][0])

@@ -1,7 +1,5 @@
 """tools/model_converters/convert_checkpoint.py."""
 import os
-import subprocess
-import sys
 
 import torch
 
@@ -15,21 +13,21 @@ from ..helpers import (
     load_in_fresh_process,
     published_classification,
     randomize,
+    run_tool,
 )
 
 TOOL = os.path.join(ROOT, 'tools', 'model_converters', 'convert_checkpoint.py')
 
 
-def convert(*args):
-    return subprocess.run([sys.executable, TOOL, *map(str, args)], capture_output=True, text=True, timeout=300)
+def convert(*args, **kwargs):
+    return run_tool([TOOL, *map(str, args)], timeout=300, **kwargs)
 
 
 def test_published_classification_file_converts_and_loads(tmp_path):
     source = randomize(MambaVision('tiny'), seed=5)
     published_classification(source, tmp_path / 'mambavision_tiny_1k.pth.tar')
-    result = convert(tmp_path / 'mambavision_tiny_1k.pth.tar', tmp_path / 'out/tiny.pth')
-    assert result.returncode == 0, result.stderr
-    assert 'MambaVision-T (detected from the tensor shapes), 245 backbone tensors' in result.stdout
+    out = convert(tmp_path / 'mambavision_tiny_1k.pth.tar', tmp_path / 'out/tiny.pth')
+    assert 'MambaVision-T (detected from the tensor shapes), 245 backbone tensors' in out
     converted = torch.load(tmp_path / 'out/tiny.pth', weights_only=True)
     assert converted['meta']['arch'] == 't'
     assert all(k.startswith('backbone.') for k in converted['state_dict'])
@@ -40,19 +38,16 @@ def test_published_classification_file_converts_and_loads(tmp_path):
 
 def test_huggingface_copy_of_base_is_detected(tmp_path):
     huggingface_safetensors(MambaVision('base'), tmp_path / 'model.safetensors')
-    result = convert(tmp_path / 'model.safetensors', tmp_path / 'base.pth', '--arch', 'base')
-    assert result.returncode == 0, result.stderr
-    assert 'MambaVision-B' in result.stdout
+    assert 'MambaVision-B' in convert(tmp_path / 'model.safetensors', tmp_path / 'base.pth', '--arch', 'base')
 
 
 def test_unknown_model_and_wrong_arch_are_refused(tmp_path):
     torch.save(MambaVision(**SMALL).state_dict(), tmp_path / 'small_custom.pth')
-    result = convert(tmp_path / 'small_custom.pth', tmp_path / 'x.pth')
-    assert result.returncode != 0
-    assert 'matches no MambaVision arch (dim 16, in_dim 8, depths (2, 1, 3, 2), layer scale True)' in result.stderr
+    out = convert(tmp_path / 'small_custom.pth', tmp_path / 'x.pth', ok=False)
+    assert 'matches no MambaVision arch (dim 16, in_dim 8, depths (2, 1, 3, 2), layer scale True)' in out
     torch.save(MambaVision('tiny').state_dict(), tmp_path / 'tiny.pth')
-    result = convert(tmp_path / 'tiny.pth', tmp_path / 'x.pth', '--arch', 's')
-    assert result.returncode != 0 and 'holds MambaVision-T, not the requested s' in result.stderr
+    assert 'holds MambaVision-T, not the requested s' in convert(tmp_path / 'tiny.pth', tmp_path / 'x.pth', '--arch',
+                                                                 's', ok=False)
     assert not os.path.exists(tmp_path / 'x.pth')
 
 
@@ -61,14 +56,13 @@ def test_trust_pickle_is_the_one_explicit_way_to_read_a_refused_file(tmp_path):
     marker = tmp_path / 'marker'
     code_running_checkpoint(tmp_path / 'shared.pth', marker,
                             {f'backbone.{k}': v for k, v in source.state_dict().items()})
-    refused = convert(tmp_path / 'shared.pth', tmp_path / 'safe.pth')
-    assert refused.returncode == 1 and not marker.exists() and not os.path.exists(tmp_path / 'safe.pth')
-    assert refused.stderr.strip().splitlines()[-1].startswith(
+    refused = convert(tmp_path / 'shared.pth', tmp_path / 'safe.pth', status=1)
+    assert not marker.exists() and not os.path.exists(tmp_path / 'safe.pth')
+    assert refused.strip().splitlines()[-1].startswith(
         f'error: {tmp_path / "shared.pth"} was refused: loading it would call posix.system')
     trusted = convert(tmp_path / 'shared.pth', tmp_path / 'safe.pth', '--trust-pickle')
-    assert trusted.returncode == 0, trusted.stderr
     assert marker.exists()  # trusting the file means running it: the converter says so before it does
-    assert 'fully unpickling it (--trust-pickle' in trusted.stdout
+    assert 'fully unpickling it (--trust-pickle' in trusted
     assert torch.load(tmp_path / 'safe.pth', weights_only=True)['meta']['note'] == 0  # what os.system returned
     assert "'meta', 'state_dict'" in load_in_fresh_process(tmp_path / 'safe.pth')
     target = MambaVision('tiny', pretrained=str(tmp_path / 'safe.pth'))

@@ -1,21 +1,16 @@
 """Slow learning checks (make test-all): overfitting a few generated images must clearly beat chance."""
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 
 from mambavision_mm.testing import generate_ade20k, generate_coco
 
-from ..helpers import ROOT, TOY_DET, TOY_SEG
+from ..helpers import ROOT, TOY_DET, TOY_SEG, run_tool
 
 
 def train_and_read(args, cwd, pattern):
-    result = subprocess.run([sys.executable, os.path.join(ROOT, 'tools/train.py'), *args], cwd=cwd,
-                            capture_output=True, text=True, timeout=3000)
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-4000:]
+    output = run_tool([os.path.join(ROOT, 'tools/train.py'), *args], cwd, timeout=3000)
     value = float(re.findall(pattern, output)[-1])
     print(f'{pattern}: {value}')
     return value
