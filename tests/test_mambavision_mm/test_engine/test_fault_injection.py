@@ -29,7 +29,7 @@ import pytest
 
 from mambavision_mm.engine.hooks.safe_checkpoint_hook import checkpoint_problem
 
-from ..helpers import (
+from ...helpers import (
     MICRO_DET,
     MICRO_SEG,
     ROOT,

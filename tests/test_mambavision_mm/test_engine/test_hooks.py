@@ -18,7 +18,7 @@ from mambavision_mm.engine.hooks.safe_checkpoint_hook import (
     torchrun_agent,
 )
 
-from ..helpers import load_in_fresh_process, mmengine_checkpoint
+from ...helpers import load_in_fresh_process, mmengine_checkpoint
 
 
 def test_plain_checkpoint_hook_round_trip(tmp_path):

@@ -13,7 +13,7 @@ import pytest
 
 from mambavision_mm.engine.hooks import PREEMPTED_EXIT_CODE
 
-from ..helpers import MICRO_DET, MICRO_SEG, ROOT, checkpoint_weights, child_pids, max_difference
+from ...helpers import MICRO_DET, MICRO_SEG, ROOT, checkpoint_weights, child_pids, max_difference
 
 
 def free_port() -> int:

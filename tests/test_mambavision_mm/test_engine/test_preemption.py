@@ -11,7 +11,7 @@ import pytest
 
 from mambavision_mm.engine.hooks import PREEMPTED_EXIT_CODE
 
-from ..helpers import MICRO_DET, MICRO_SEG, TRAIN, checkpoint_weights, max_difference, run_tool, workers
+from ...helpers import MICRO_DET, MICRO_SEG, TRAIN, checkpoint_weights, max_difference, run_tool, workers
 
 
 def sigterm_when_logged(args, cwd, text, timeout=300):

@@ -10,7 +10,7 @@ import pytest
 
 from mambavision_mm import compiled_mmcv_ops
 
-from ..helpers import ROOT, run_tool
+from ...helpers import ROOT, run_tool
 
 
 @pytest.fixture(scope='module')

@@ -6,7 +6,7 @@ import pytest
 from mambavision_mm import DatasetError, check_dataset
 from mambavision_mm.testing import generate_ade20k, generate_coco
 
-from ..helpers import MICRO_SEG, TOY_DET, packaged_tool, run_tool, runner_of, toy_dataset
+from ...helpers import MICRO_SEG, TOY_DET, packaged_tool, run_tool, runner_of, toy_dataset
 
 
 def test_missing_annotation_is_reported(tmp_path):

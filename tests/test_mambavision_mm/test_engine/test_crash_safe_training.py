@@ -12,7 +12,7 @@ import torch
 
 from mambavision_mm.engine.checkpoint import load_local_checkpoint
 
-from ..helpers import (
+from ...helpers import (
     MICRO_DET,
     MICRO_SEG,
     TRAIN,
