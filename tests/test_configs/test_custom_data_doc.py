@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from ..helpers import ROOT
+from ..helpers.paths import ROOT
 
 DOC = os.path.join(ROOT, 'docs', 'custom_data.md')
 DASHES = '# ' + '-' * 110 + '\n'

@@ -11,7 +11,7 @@ from mmengine.model import revert_sync_batchnorm
 from mambavision_mm.apis.models import build_model
 from mambavision_mm.testing import synthetic_batch
 
-from ..helpers import ROOT
+from ..helpers.paths import ROOT
 
 CONFIGS = sorted(os.path.relpath(p, ROOT) for pattern in ('configs/mmdet/**/*.py', 'configs/mmseg/**/*.py')
                  for p in glob.glob(os.path.join(ROOT, pattern), recursive=True) if '_base_' not in p)

@@ -7,7 +7,8 @@ from mmengine.utils import get_installed_path
 
 from mambavision_mm.apis.models import build_model
 
-from ..helpers import ROOT, read_listing, shapes
+from ..helpers.checkpoints import read_listing, shapes
+from ..helpers.paths import ROOT
 
 # Parameters in millions that these configs (and the published configs they reproduce) build: this project's
 # figures. The published tables quote 86 / 108 / 145 M (configs/mmdet/metafile.yml, docs/benchmarks.md).

@@ -8,7 +8,8 @@ from mmengine.utils import get_installed_path
 
 from mambavision_mm.apis.models import build_model
 
-from ..helpers import ROOT, read_listing, shapes
+from ..helpers.checkpoints import read_listing, shapes
+from ..helpers.paths import ROOT
 
 # config -> (parameters these configs build in millions, lr, weight decay, AMP, train batch per GPU, crop). The
 # parameter counts are this project's figures; the published ones (55 / 84 / 126 / 780 M, in the paper's table)

@@ -7,7 +7,7 @@ from mmengine.config import Config
 
 from mambavision_mm.apis.models import build_model
 
-from ..helpers import ROOT, zoo_models
+from ..helpers.paths import ROOT, zoo_models
 
 
 def metrics(model):

@@ -8,7 +8,7 @@ from mmengine.registry import init_default_scope
 
 from mambavision_backbone.layers import DropPath
 
-from ..helpers import ROOT, zoo_models
+from ..helpers.paths import ROOT, zoo_models
 
 # Config -> the drop path rate the published config declares. The published backbone wrapper never passed it on,
 # so every published model trained with 0.2 (docs/reproduction.md; the metafiles list both rates).

@@ -12,7 +12,7 @@ from mambavision_backbone import MambaVision, load_pretrained
 from mambavision_backbone.checkpoint import plain_data
 from mambavision_backbone.errors import UnsafeCheckpointError
 
-from ..helpers import (
+from ..helpers.checkpoints import (
     code_running_checkpoint,
     huggingface_bin,
     huggingface_safetensors,

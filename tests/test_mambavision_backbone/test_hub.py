@@ -11,7 +11,7 @@ from mambavision_backbone.errors import DownloadError, UnsafeCheckpointError
 from mambavision_backbone.hub import download_checkpoint
 from mambavision_mm.testing import CheckpointServer
 
-from ..helpers import code_running_checkpoint, huggingface_safetensors, published_classification, randomize
+from ..helpers.checkpoints import code_running_checkpoint, huggingface_safetensors, published_classification, randomize
 
 
 @pytest.fixture

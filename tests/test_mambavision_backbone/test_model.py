@@ -7,7 +7,7 @@ from mambavision_backbone import MambaVision, attention_block_indices, load_pret
 from mambavision_backbone.layers import Attention, DropPath, MambaVisionMixer
 
 from .. import reference_model
-from ..helpers import SMALL, randomize, read_listing, shapes
+from ..helpers.checkpoints import SMALL, randomize, read_listing, shapes
 
 
 def reference_outputs(model, x):

@@ -10,7 +10,7 @@ from mambavision_backbone import scan_torch, selective_scan
 from mambavision_backbone.scan import random_scan_inputs
 from mambavision_backbone.scan_torch import selective_scan_torch
 
-from ..helpers import run_scan, scan_grad_output
+from ..helpers.scan import run_scan, scan_grad_output
 
 
 @pytest.mark.parametrize('shape', [(2, 5, 4, 1), (2, 5, 4, 2), (3, 6, 8, 37), (1, 4, 2, 130)])

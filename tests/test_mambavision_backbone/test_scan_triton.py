@@ -17,7 +17,7 @@ pytest.importorskip('triton', reason='triton is not installed (pip install -e .[
 
 from mambavision_backbone import scan_triton  # noqa: E402
 
-from ..helpers import run_scan
+from ..helpers.scan import run_scan
 
 pytestmark = pytest.mark.skipif(not scan_triton.interpreter_enabled(),
                                 reason='TRITON_INTERPRET=0 in the environment: the kernels cannot run on CPU')

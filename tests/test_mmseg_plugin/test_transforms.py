@@ -8,7 +8,8 @@ from mmengine.registry import init_default_scope
 
 from mambavision_mm.testing import generate_ade20k
 
-from ..helpers import TOY_SEG, toy_dataset
+from ..helpers.paths import TOY_SEG
+from ..helpers.training import toy_dataset
 
 
 @pytest.mark.parametrize('values, allowed', [((4, 200), False), ((3, 255), True)])

@@ -14,7 +14,8 @@ import yaml
 
 from mambavision_mm.testing import CheckpointServer
 
-from ..helpers import ROOT, run
+from ..helpers.paths import ROOT
+from ..helpers.processes import run
 
 PIP = ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check']
 TOY_CONFIG = 'configs/mmdet/toy/cascade-mask-rcnn_mambavision-t_fpn_toy-shapes.py'

@@ -8,7 +8,7 @@ from mmengine.config import Config
 import mambavision_backbone
 import mambavision_mm
 
-from ..helpers import ROOT
+from ..helpers.paths import ROOT
 
 
 def test_the_version_is_the_distributions():

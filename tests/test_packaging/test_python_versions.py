@@ -4,7 +4,7 @@ import re
 import subprocess
 import sys
 
-from ..helpers import ROOT
+from ..helpers.paths import ROOT
 
 SOURCES = ['mambavision_backbone', 'mambavision_mm', 'mmdet_plugin', 'mmseg_plugin', 'tools', 'configs', 'setup.py']
 

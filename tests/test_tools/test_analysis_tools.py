@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from ..helpers import ROOT, run_tool
+from ..helpers.paths import ROOT
+from ..helpers.processes import run_tool
 
 GET_FLOPS = os.path.join(ROOT, 'tools/analysis_tools/get_flops.py')
 

@@ -2,7 +2,7 @@
 
 import torch
 
-from ..helpers import run_tool
+from ..helpers.processes import run_tool
 
 
 def test_check_env_proves_the_stack():

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from ..helpers import ROOT, packaged_tool
+from ..helpers.paths import ROOT, packaged_tool
 
 
 class _Parsed(Exception):

@@ -5,16 +5,15 @@ import torch
 
 from mambavision_backbone import MambaVision
 
-from ..helpers import (
-    ROOT,
+from ..helpers.checkpoints import (
     SMALL,
     code_running_checkpoint,
     huggingface_safetensors,
-    load_in_fresh_process,
     published_classification,
     randomize,
-    run_tool,
 )
+from ..helpers.paths import ROOT
+from ..helpers.processes import load_in_fresh_process, run_tool
 
 TOOL = os.path.join(ROOT, 'tools', 'model_converters', 'convert_checkpoint.py')
 

@@ -6,7 +6,8 @@ import pytest
 
 from mambavision_mm.testing import generate_ade20k, generate_coco
 
-from ..helpers import ROOT, TOY_DET, TOY_SEG, run_tool
+from ..helpers.paths import ROOT, TOY_DET, TOY_SEG
+from ..helpers.processes import run_tool
 
 
 def train_and_read(args, cwd, pattern):

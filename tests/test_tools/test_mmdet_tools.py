@@ -11,16 +11,9 @@ import torch
 
 from mambavision_mm.testing import CheckpointServer, generate_coco
 
-from ..helpers import (
-    ROOT,
-    TOY_DET,
-    checkpoint_weights,
-    code_running_checkpoint,
-    packaged_tool,
-    run,
-    run_tool,
-    write_imagenet_config,
-)
+from ..helpers.checkpoints import checkpoint_weights, code_running_checkpoint, write_imagenet_config
+from ..helpers.paths import ROOT, TOY_DET, packaged_tool
+from ..helpers.processes import run, run_tool
 
 FAST = ['default_hooks.logger.interval=1', 'randomness.seed=0']
 

@@ -10,7 +10,9 @@ import torch
 
 from mambavision_mm.testing import generate_ade20k
 
-from ..helpers import ROOT, TOY_SEG, packaged_tool, run_tool, write_imagenet_config
+from ..helpers.checkpoints import write_imagenet_config
+from ..helpers.paths import ROOT, TOY_SEG, packaged_tool
+from ..helpers.processes import run_tool
 
 TRAIN_ARGS = ['--cfg-options', 'train_cfg.max_iters=3', 'train_cfg.val_interval=3',
               'default_hooks.checkpoint.interval=3', 'default_hooks.logger.interval=1', 'randomness.seed=0']

@@ -8,7 +8,7 @@ import pytest
 
 from mambavision_mm.engine.hooks import PREEMPTED_EXIT_CODE
 
-from ..helpers import ROOT
+from ..helpers.paths import ROOT
 
 
 def slurm_train(tmp_path, srun_status, batch_job=True, env=None):

@@ -8,7 +8,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from mambavision_backbone import MambaVision
 from mambavision_mm.analysis import flops
 
-from ...helpers import ROOT
+from ...helpers.paths import ROOT
 
 
 def test_attention_on_cpu_is_counted():

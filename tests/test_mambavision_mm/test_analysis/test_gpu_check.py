@@ -10,7 +10,7 @@ from mambavision_backbone import scan
 from mambavision_backbone.scan_torch import selective_scan_torch
 from mambavision_mm.analysis import gpu_check
 
-from ...helpers import ROOT
+from ...helpers.paths import ROOT
 
 
 @pytest.fixture(scope='module')

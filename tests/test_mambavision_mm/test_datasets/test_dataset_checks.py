@@ -6,7 +6,9 @@ import pytest
 from mambavision_mm import DatasetError, check_dataset
 from mambavision_mm.testing import generate_ade20k, generate_coco
 
-from ...helpers import MICRO_SEG, TOY_DET, packaged_tool, run_tool, runner_of, toy_dataset
+from ...helpers.paths import MICRO_SEG, TOY_DET, packaged_tool
+from ...helpers.processes import run_tool
+from ...helpers.training import runner_of, toy_dataset
 
 
 def test_missing_annotation_is_reported(tmp_path):

@@ -12,7 +12,9 @@ import torch
 from mambavision_mm.datasets import BadSampleError, DatasetError, SampleFetcher, SeededSampler
 from mambavision_mm.datasets.seeding import SeededIndex
 
-from ...helpers import MICRO_SEG, TRAIN, run_tool, workers
+from ...helpers.paths import MICRO_SEG, TRAIN
+from ...helpers.processes import run_tool
+from ...helpers.training import workers
 
 
 def test_truncated_image_mid_epoch_is_named_with_workers(micro_data, tmp_path):

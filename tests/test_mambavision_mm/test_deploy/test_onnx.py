@@ -15,7 +15,9 @@ ort = pytest.importorskip('onnxruntime', reason='ONNX Runtime is in the deploy e
 from mambavision_backbone import MambaVision  # noqa: E402
 from mambavision_backbone.checkpoint import load_pretrained  # noqa: E402
 
-from ...helpers import ROOT, published_classification, run_tool  # noqa: E402
+from ...helpers.checkpoints import published_classification  # noqa: E402
+from ...helpers.paths import ROOT  # noqa: E402
+from ...helpers.processes import run_tool  # noqa: E402
 
 SEG_CONFIG = os.path.join(ROOT, 'configs/mmseg/upernet_mambavision-t_160k_ade20k-512x512.py')
 DET_CONFIG = os.path.join(ROOT, 'configs/mmdet/cascade-mask-rcnn_mambavision-t_fpn_3x_coco.py')

@@ -15,7 +15,8 @@ from mambavision_backbone.checkpoint import allowed_globals
 from mambavision_backbone.errors import UnsafeCheckpointError
 from mambavision_mm.testing import CheckpointServer
 
-from ...helpers import RunsCommand, mmengine_checkpoint, run_tool
+from ...helpers.checkpoints import RunsCommand, mmengine_checkpoint
+from ...helpers.processes import run_tool
 
 
 def as_numpy1_file(checkpoint, path):

@@ -12,18 +12,10 @@ import torch
 
 from mambavision_mm.engine.checkpoint import load_local_checkpoint
 
-from ...helpers import (
-    MICRO_DET,
-    MICRO_SEG,
-    TRAIN,
-    checkpoint_weights,
-    kill_when_logged,
-    load_in_fresh_process,
-    max_difference,
-    packaged_tool,
-    run_tool,
-    workers,
-)
+from ...helpers.checkpoints import checkpoint_weights, max_difference
+from ...helpers.paths import MICRO_DET, MICRO_SEG, TRAIN, packaged_tool
+from ...helpers.processes import kill_when_logged, load_in_fresh_process, run_tool
+from ...helpers.training import workers
 
 
 @pytest.fixture(scope='module')

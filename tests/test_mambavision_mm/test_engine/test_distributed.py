@@ -13,7 +13,9 @@ import pytest
 
 from mambavision_mm.engine.hooks import PREEMPTED_EXIT_CODE
 
-from ...helpers import MICRO_DET, MICRO_SEG, ROOT, checkpoint_weights, child_pids, max_difference
+from ...helpers.checkpoints import checkpoint_weights, max_difference
+from ...helpers.paths import MICRO_DET, MICRO_SEG, ROOT
+from ...helpers.processes import child_pids
 
 
 def free_port() -> int:

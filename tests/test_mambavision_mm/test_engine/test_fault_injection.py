@@ -29,17 +29,10 @@ import pytest
 
 from mambavision_mm.engine.hooks.safe_checkpoint_hook import checkpoint_problem
 
-from ...helpers import (
-    MICRO_DET,
-    MICRO_SEG,
-    ROOT,
-    TRAIN,
-    checkpoint_weights,
-    max_difference,
-    run,
-    run_tool,
-    workers,
-)
+from ...helpers.checkpoints import checkpoint_weights, max_difference
+from ...helpers.paths import MICRO_DET, MICRO_SEG, ROOT, TRAIN
+from ...helpers.processes import run, run_tool
+from ...helpers.training import workers
 
 # The micro segmentation run with a MambaVision-T backbone: checkpoints of about 380 MB (weights and AdamW's two
 # moments), whose writes last long enough to be caught in progress.

@@ -18,7 +18,8 @@ from mambavision_mm.engine.hooks.safe_checkpoint_hook import (
     torchrun_agent,
 )
 
-from ...helpers import load_in_fresh_process, mmengine_checkpoint
+from ...helpers.checkpoints import mmengine_checkpoint
+from ...helpers.processes import load_in_fresh_process
 
 
 def test_plain_checkpoint_hook_round_trip(tmp_path):

@@ -4,7 +4,8 @@ import logging
 import pytest
 import torch
 
-from ...helpers import MICRO_DET, runner_of
+from ...helpers.paths import MICRO_DET
+from ...helpers.training import runner_of
 
 # What depends on the class count: the three stages' box classifiers and regressors (one box per class) and
 # mask logits.

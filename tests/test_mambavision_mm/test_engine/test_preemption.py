@@ -11,7 +11,10 @@ import pytest
 
 from mambavision_mm.engine.hooks import PREEMPTED_EXIT_CODE
 
-from ...helpers import MICRO_DET, MICRO_SEG, TRAIN, checkpoint_weights, max_difference, run_tool, workers
+from ...helpers.checkpoints import checkpoint_weights, max_difference
+from ...helpers.paths import MICRO_DET, MICRO_SEG, TRAIN
+from ...helpers.processes import run_tool
+from ...helpers.training import workers
 
 
 def sigterm_when_logged(args, cwd, text, timeout=300):

@@ -7,7 +7,8 @@ from mmengine.config import Config
 from mambavision_mm import MambaVision
 from mambavision_mm.apis.models import build_model
 
-from ...helpers import MICRO_DET, MICRO_SEG, TOY_SEG, runner_of
+from ...helpers.paths import MICRO_DET, MICRO_SEG, TOY_SEG
+from ...helpers.training import runner_of
 
 
 def test_plugins_register_both_names_in_both_registries():

@@ -10,7 +10,8 @@ import pytest
 
 from mambavision_mm import compiled_mmcv_ops
 
-from ...helpers import ROOT, run_tool
+from ...helpers.paths import ROOT
+from ...helpers.processes import run_tool
 
 
 @pytest.fixture(scope='module')

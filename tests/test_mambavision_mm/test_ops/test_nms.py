@@ -6,7 +6,7 @@ import torch
 
 from mambavision_mm.ops import nms
 
-from ...helpers import DATA
+from ...helpers.paths import DATA
 
 REFERENCE = torch.load(os.path.join(DATA, 'mmcv_ops_reference.pt'), weights_only=True)
 

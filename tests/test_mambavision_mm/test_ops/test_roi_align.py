@@ -6,7 +6,7 @@ import torch
 
 from mambavision_mm.ops import roi_align_backward, roi_align_forward
 
-from ...helpers import DATA
+from ...helpers.paths import DATA
 
 REFERENCE = torch.load(os.path.join(DATA, 'mmcv_ops_reference.pt'), weights_only=True)
 CASES = [(scene, case) for scene in REFERENCE['roi_align'] for case in scene['cases']]
