@@ -46,7 +46,8 @@ class TinyModel(BaseModel):
         return dict(loss=out.pow(2).mean()) if mode == 'loss' else out
 
 
-def tiny_runner(work_dir, samples, name, max_epochs=1, hooks=(), resume=False, load_from=None, **checkpoint):
+def tiny_runner(work_dir, samples, name, max_epochs=1, hooks=(), resume=False, load_from=None, cfg=None,
+                **checkpoint):
     from mmengine.runner import Runner
     torch.manual_seed(0)
     return Runner(model=TinyModel(), work_dir=str(work_dir), experiment_name=name, resume=resume, load_from=load_from,
@@ -56,7 +57,7 @@ def tiny_runner(work_dir, samples, name, max_epochs=1, hooks=(), resume=False, l
                   optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
                   train_cfg=dict(by_epoch=True, max_epochs=max_epochs), custom_hooks=list(hooks),
                   default_hooks=dict(checkpoint=dict(type='SafeCheckpointHook', interval=1, **checkpoint)),
-                  randomness=dict(seed=0))
+                  randomness=dict(seed=0), cfg=cfg)
 
 
 def run_log(runner) -> str:
@@ -64,11 +65,14 @@ def run_log(runner) -> str:
         return f.read()
 
 
+@pytest.mark.parametrize('set_in', ['hook', 'config'])
 @pytest.mark.parametrize('action', ['skip', 'warn'])
-def test_nan_loss_skip_or_warn_as_configured(tmp_path, action):
+def test_nan_loss_skip_or_warn_as_configured(tmp_path, action, set_in):
+    """The action given to the hook, or the config's non_finite_loss (--cfg-options non_finite_loss=skip)."""
     good, bad = [[1.0, 2.0], [3.0, -1.0]], [float('nan'), 0.0]
-    runner = tiny_runner(tmp_path / action, [good[0], bad, good[1]], f'nan_{action}',
-                         hooks=[NonFiniteLossHook(action=action)])
+    hook = NonFiniteLossHook(action=action) if set_in == 'hook' else NonFiniteLossHook()
+    runner = tiny_runner(tmp_path / action, [good[0], bad, good[1]], f'nan_{action}_{set_in}', hooks=[hook],
+                         cfg=dict(non_finite_loss=action) if set_in == 'config' else None)
     runner.train()
     assert (f'non-finite loss at iteration 2 (epoch 1, batch 2): loss=nan; last good checkpoint: none saved yet; '
             f"the step was {'skipped' if action == 'skip' else 'applied'} (1 so far)") in run_log(runner)
