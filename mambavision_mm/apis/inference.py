@@ -4,6 +4,7 @@ For every readable input it writes ``vis/<name>.jpg`` (boxes, masks, class names
 colours blended over the image with a legend of the classes present) and ``preds/<name>.json``
 (:func:`~mambavision_mm.apis.inputs.write_predictions`).
 """
+import warnings
 from typing import List, Sequence, Tuple
 
 import cv2
@@ -14,22 +15,26 @@ from .painting import paint_segmentation
 
 
 def build_inferencer(config: str, checkpoint: str, device: str):
-    """DetInferencer or MMSegInferencer, chosen by the config's default scope, with the weights checked."""
+    """DetInferencer or MMSegInferencer, chosen by the config's default scope, with the checkpoint read once,
+    checked key by key and loaded by the inferencer's own rules (classes and palette)."""
     cfg = read_config(config)
     check_checkpoint_path(checkpoint)
     scope = task_scope(cfg)
-    if scope == 'mmdet':
-        from mmdet.apis import DetInferencer
-        inferencer = DetInferencer(model=cfg, weights=checkpoint, device=device, show_progress=False)
-    else:
-        from mmseg.apis import MMSegInferencer
-        inferencer = MMSegInferencer(model=cfg, weights=checkpoint, device=device)
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='weights is None')  # the weights are loaded below
+        if scope == 'mmdet':
+            from mmdet.apis import DetInferencer
+            inferencer = DetInferencer(model=cfg, weights=None, device=device, show_progress=False)
+        else:
+            from mmseg.apis import MMSegInferencer
+            inferencer = MMSegInferencer(model=cfg, weights=None, device=device)
     loaded = load_checkpoint(inferencer.model, checkpoint, load=False)
+    inferencer._load_weights_to_model(inferencer.model, loaded, inferencer.cfg)
     if not (isinstance(loaded, dict) and 'dataset_meta' in loaded.get('meta', {})):
         # The inferencers fall back to the COCO or Cityscapes classes; the config's data set is the right one.
         meta = dataset_meta(cfg)
         inferencer.model.dataset_meta = {'classes': meta.get('classes'), 'palette': meta.get('palette')}
-        inferencer.visualizer.dataset_meta = dict(inferencer.model.dataset_meta)
+    inferencer.visualizer.dataset_meta = dict(inferencer.model.dataset_meta)
     return scope, inferencer
 
 
