@@ -14,6 +14,11 @@ root registries, where the mmdet and mmseg scopes find them, and nothing else:
 - ``datasets``: ``SeededSampler`` (per-sample seeds; bad samples named or skipped) and the dataset checks;
 - ``ops``: where mmcv has no compiled extension (mmcv-lite), mmcv's RoIAlign and NMS run in PyTorch.
 
+Importing it changes two things of other packages, each through their own extension point and nowhere else:
+mmengine's checkpoint loaders for local paths and for http(s) URLs (``CheckpointLoader.register_scheme``, in
+``engine/checkpoint.py``: safe loading), and, only where mmcv has no compiled extension, a finder on
+``sys.meta_path`` that serves ``mmcv._ext`` (``ops/ext_finder.py``).
+
 ``apis`` (inference, the tools' runner set-up), ``deploy`` (ONNX), ``analysis`` (FLOPs, benchmarks) and
 ``testing`` (generated data) are imported only by what uses them.
 """

@@ -188,6 +188,8 @@ class SafeCheckpointHook(CheckpointHook):
             return
         chosen = [self.newest_readable(runner) if is_main_process() else None]
         broadcast_object_list(chosen)  # every rank resumes from rank 0's choice
+        # mmengine reads _resume and _load_from in load_or_resume(), right after before_run, and has no public
+        # setter for them: this is where a hook can choose what to resume from, under every entry point.
         if chosen[0] is not None:
             runner._resume, runner._load_from = True, chosen[0]
             return
