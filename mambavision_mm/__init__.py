@@ -16,8 +16,8 @@ root registries, where the mmdet and mmseg scopes find them, and nothing else:
 
 Importing it changes two things of other packages, each through their own extension point and nowhere else:
 mmengine's checkpoint loaders for local paths and for http(s) URLs (``CheckpointLoader.register_scheme``, in
-``engine/checkpoint.py``: safe loading), and, only where mmcv has no compiled extension, a finder on
-``sys.meta_path`` that serves ``mmcv._ext`` (``ops/ext_finder.py``).
+``engine/checkpoint.py``: safe loading), and a finder appended to ``sys.meta_path``, after Python's own, that
+serves ``mmcv._ext`` where mmcv has no compiled extension (``ops/ext_finder.py``).
 
 ``apis`` (inference, the tools' runner set-up), ``deploy`` (ONNX), ``analysis`` (FLOPs, benchmarks) and
 ``testing`` (generated data) are imported only by what uses them.
