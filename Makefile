@@ -21,9 +21,8 @@ lint: $(STAMP)
 test: lint
 	$(PY) -m pytest --durations=15
 
-# Two processes, each test file in one of them (its module fixtures built once).
 test-slow: $(STAMP)
-	$(PY) -m pytest -m slow -n 2 --dist loadfile --durations=15
+	$(PY) -m pytest -m slow --durations=15
 
 test-all: $(STAMP)
 	$(PY) -m pytest -m ''
