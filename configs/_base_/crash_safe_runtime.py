@@ -9,6 +9,8 @@
 #   'warn' (--cfg-options non_finite_loss=skip);
 # - PreemptionHook: SIGTERM/SIGUSR1 (Slurm preemption, torchrun stopping) end the run after the iteration in
 #   progress with a checkpoint of it; the same command started again continues from there by itself;
+# - CrashSafeRunner: mmengine's Runner, resuming from the checkpoint SafeCheckpointHook chooses (a restarted or
+#   preempted run resumes by itself; --resume passes over broken checkpoints);
 # - PartialLoadHook: a load_from checkpoint that does not fit (another class count, no mask heads) loads what
 #   fits and says in one line what was freshly initialised or left out.
 #
@@ -21,3 +23,4 @@ non_finite_loss = 'stop'
 custom_hooks = [dict(type='PlainCheckpointHook'), dict(type='DatasetCheckHook'), dict(type='ExactResumeHook'),
                 dict(type='NonFiniteLossHook'), dict(type='PartialLoadHook'),
                 dict(type='PreemptionHook')]
+runner_type = 'CrashSafeRunner'

@@ -1,4 +1,5 @@
-"""Runtime components configs name: hooks, the optimizer-wrapper constructor, checkpoint loading, CPU DDP."""
+"""Runtime components configs name: the runner, hooks, the optimizer-wrapper constructor, checkpoint loading,
+CPU DDP."""
 from .checkpoint import load_local_checkpoint
 from .distributed import CPUDistributedDataParallel
 from .hooks import (
@@ -12,8 +13,9 @@ from .hooks import (
     SafeCheckpointHook,
 )
 from .optimizers import DeviceAwareOptimWrapperConstructor
+from .runner import CrashSafeRunner
 
 __all__ = ['load_local_checkpoint', 'CPUDistributedDataParallel', 'CheckpointError', 'DatasetCheckHook',
            'ExactResumeHook', 'NonFiniteLossHook', 'PartialLoadHook', 'PlainCheckpointHook', 'PreemptionHook',
            'SafeCheckpointHook',
-           'DeviceAwareOptimWrapperConstructor']
+           'DeviceAwareOptimWrapperConstructor', 'CrashSafeRunner']

@@ -66,3 +66,4 @@ def test_crash_safe_training_is_on(name):
     assert [h['type'] for h in cfg.custom_hooks][2:] == [
         'ExactResumeHook', 'NonFiniteLossHook', 'PartialLoadHook', 'PreemptionHook']
     assert cfg.non_finite_loss == 'stop' and cfg.randomness.seed == 0  # non_finite_loss in the README
+    assert cfg.runner_type == 'CrashSafeRunner'  # a restarted or preempted run resumes by itself

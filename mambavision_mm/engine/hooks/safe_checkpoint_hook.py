@@ -13,7 +13,8 @@
   0, or started by a torchrun agent that had started this work dir's run before: torchrun restarts the workers
   without counting it when a node joins an elastic job), requeued by Slurm (SLURM_RESTART_COUNT > 0), or started
   again after a preemption (the work dir holds the ``preempted`` marker that
-  :class:`~mambavision_mm.engine.hooks.PreemptionHook` leaves);
+  :class:`~mambavision_mm.engine.hooks.PreemptionHook` leaves); the hook chooses the checkpoint and
+  :class:`~mambavision_mm.engine.runner.CrashSafeRunner` resumes from it (another runner is refused with one line);
 - a save that fails (no space left, a folder made read-only or removed) removes what it had written and stops the
   run with :class:`CheckpointWriteError`: one line naming the file, the cause (with the free space) and the last
   checkpoint, which is intact.
@@ -26,7 +27,7 @@ import re
 import shutil
 import socket
 import zipfile
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from mmengine.dist import all_gather_object, broadcast_object_list, get_world_size, is_main_process
 from mmengine.fileio import LocalBackend
@@ -35,6 +36,8 @@ from mmengine.registry import HOOKS
 from mmengine.runner import BaseLoop
 
 from mambavision_backbone.hub import archive_problem
+
+from ..runner import CrashSafeRunner
 
 # Left in the work dir by a run stopped for preemption; a run started in that work dir resumes by itself.
 PREEMPTION_MARKER = 'preempted'
@@ -169,7 +172,10 @@ def write_text_atomically(path: str, text: str) -> None:
 class SafeCheckpointHook(CheckpointHook):
     """mmengine's CheckpointHook with atomic writes and checked resuming (see the module docstring)."""
 
+    resume_from: Optional[Tuple[bool, Optional[str]]] = None  # (resume, load_from) chosen in before_run
+
     def before_run(self, runner) -> None:
+        self.resume_from = None
         load_from = runner._load_from
         if load_from is not None and '://' not in str(load_from):
             if not osp.isfile(load_from):
@@ -188,15 +194,23 @@ class SafeCheckpointHook(CheckpointHook):
             return
         chosen = [self.newest_readable(runner) if is_main_process() else None]
         broadcast_object_list(chosen)  # every rank resumes from rank 0's choice
-        # mmengine reads _resume and _load_from in load_or_resume(), right after before_run, and has no public
-        # setter for them: this is where a hook can choose what to resume from, under every entry point.
         if chosen[0] is not None:
-            runner._resume, runner._load_from = True, chosen[0]
+            self.choose(runner, (True, chosen[0]))
             return
         where = f'{self.restarted}, but' if self.restarted else '--resume:'
         runner.logger.warning(f'{where} no readable checkpoint in {runner.work_dir}; training from the start')
         if not self.restarted:
-            runner._resume = False
+            self.choose(runner, (False, None))
+
+    def choose(self, runner, resume_from: Tuple[bool, Optional[str]]) -> None:
+        """Have the runner resume (or not) from a checkpoint other than the one it was given; only
+        :class:`~mambavision_mm.engine.runner.CrashSafeRunner` applies the choice."""
+        if not isinstance(runner, CrashSafeRunner):
+            what = f'resume from {resume_from[1]}' if resume_from[0] else 'start from scratch'
+            raise CheckpointError(f"SafeCheckpointHook would {what}, which needs runner_type='CrashSafeRunner' "
+                                  f'(configs/_base_/crash_safe_runtime.py sets it); this runner is a '
+                                  f'{type(runner).__name__}')
+        self.resume_from = resume_from
 
     @staticmethod
     def shared_restart_reason(work_dir: str) -> Optional[str]:

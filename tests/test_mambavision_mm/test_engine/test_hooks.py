@@ -10,7 +10,7 @@ from mmengine.logging import HistoryBuffer
 from mmengine.model import BaseModel
 from torch import nn
 
-from mambavision_mm import CheckpointError, NonFiniteLossHook, PlainCheckpointHook
+from mambavision_mm import CheckpointError, CrashSafeRunner, NonFiniteLossHook, PlainCheckpointHook
 from mambavision_mm.engine.hooks.safe_checkpoint_hook import (
     AGENTS_FILE,
     CheckpointWriteError,
@@ -47,17 +47,17 @@ class TinyModel(BaseModel):
 
 
 def tiny_runner(work_dir, samples, name, max_epochs=1, hooks=(), resume=False, load_from=None, cfg=None,
-                **checkpoint):
-    from mmengine.runner import Runner
+                runner_type=CrashSafeRunner, **checkpoint):
     torch.manual_seed(0)
-    return Runner(model=TinyModel(), work_dir=str(work_dir), experiment_name=name, resume=resume, load_from=load_from,
-                  train_dataloader=dict(dataset=[dict(inputs=torch.tensor(s)) for s in samples], batch_size=1,
-                                        sampler=dict(type='DefaultSampler', shuffle=False),
-                                        collate_fn=dict(type='pseudo_collate')),
-                  optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
-                  train_cfg=dict(by_epoch=True, max_epochs=max_epochs), custom_hooks=list(hooks),
-                  default_hooks=dict(checkpoint=dict(type='SafeCheckpointHook', interval=1, **checkpoint)),
-                  randomness=dict(seed=0), cfg=cfg)
+    return runner_type(model=TinyModel(), work_dir=str(work_dir), experiment_name=name, resume=resume,
+                       load_from=load_from,
+                       train_dataloader=dict(dataset=[dict(inputs=torch.tensor(s)) for s in samples], batch_size=1,
+                                             sampler=dict(type='DefaultSampler', shuffle=False),
+                                             collate_fn=dict(type='pseudo_collate')),
+                       optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
+                       train_cfg=dict(by_epoch=True, max_epochs=max_epochs), custom_hooks=list(hooks),
+                       default_hooks=dict(checkpoint=dict(type='SafeCheckpointHook', interval=1, **checkpoint)),
+                       randomness=dict(seed=0), cfg=cfg)
 
 
 def run_log(runner) -> str:
@@ -212,6 +212,17 @@ def test_a_restarted_job_resumes_by_itself_and_says_so(tmp_path, monkeypatch, va
     assert (f"restarted by {who} ({variable}=2): resuming from {tmp_path / 'epoch_1.pth'} at iteration 1 (epoch 1)"
             in run_log(runner))
     assert runner.epoch == 2 and runner.iter == 2
+
+
+def test_a_restart_under_a_runner_that_cannot_resume_by_itself_is_refused(tmp_path, monkeypatch):
+    from mmengine.runner import Runner
+    tiny_runner(tmp_path, [[1.0, 2.0]], 'plain_saved').train()
+    monkeypatch.setenv('SLURM_RESTART_COUNT', '1')
+    with pytest.raises(CheckpointError, match=(
+            f"SafeCheckpointHook would resume from {tmp_path / 'epoch_1.pth'}, which needs "
+            r"runner_type='CrashSafeRunner' \(configs/_base_/crash_safe_runtime.py sets it\); this runner is a "
+            'Runner$')):
+        tiny_runner(tmp_path, [[1.0, 2.0]], 'plain_restarted', max_epochs=2, runner_type=Runner).train()
 
 
 def test_a_fresh_start_says_so(tmp_path, monkeypatch):
