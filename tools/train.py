@@ -2,14 +2,7 @@
 import argparse
 import os
 
-from mambavision_mm.apis.launcher import (
-    add_common_arguments,
-    build_runner,
-    exit_on_known_errors,
-    finish_distributed,
-    load_config,
-    train,
-)
+from mambavision_mm.apis import launcher
 
 
 def parse_args():
@@ -19,7 +12,7 @@ def parse_args():
     parser.add_argument('--auto-scale-lr', action='store_true', help='scale the LR by the total batch size')
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from the given checkpoint, or from the latest one in the work dir')
-    add_common_arguments(parser)
+    launcher.add_common_arguments(parser)
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
@@ -27,7 +20,7 @@ def parse_args():
 
 def main():
     args = parse_args()
-    cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
+    cfg = launcher.load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
@@ -41,9 +34,9 @@ def main():
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
-    train(build_runner(cfg))
-    finish_distributed()
+    launcher.train(launcher.build_runner(cfg))
+    launcher.finish_distributed()
 
 
 if __name__ == '__main__':
-    exit_on_known_errors(main)
+    launcher.exit_on_known_errors(main)

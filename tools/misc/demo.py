@@ -84,49 +84,52 @@ def backbone_check():
               + ', '.join('x'.join(map(str, f.shape[1:])) for f in feats), flush=True)
 
 
+def generate(generator, data, what):
+    """16 training and 8 validation images in ``data`` (relative to the repository), from ``generator``."""
+    generator(os.path.join(ROOT, data), train=16, val=8)
+    print(f'  generated {data}: 16 training and 8 validation images {what}', flush=True)
+
+
+def train_test_and_paint(task, config, train_options, unit, checkpoint_name, trigger, metrics, images):
+    """Train ``config`` from scratch, evaluate its last checkpoint and paint ``images`` with it; returns the test
+    output, the training time, the checkpoint and the folder of painted images."""
+    work = os.path.join(WORK, task)
+    # No validation during training: tools/test.py evaluates the same checkpoint on the same images next.
+    _, seconds = run(f'{task}_train', ['tools/train.py', config, '--work-dir', work, '--cfg-options', *train_options,
+                                       'randomness.seed=0'], training_progress(unit))
+    checkpoint = os.path.join(work, checkpoint_name)
+    text, _ = run(f'{task}_test', ['tools/test.py', config, checkpoint, '--work-dir', work],
+                  metrics_line(trigger, metrics))
+    painted = os.path.join(OUT, task)
+    run(f'{task}_infer', ['tools/infer.py', config, checkpoint, images, '--out-dir', painted],
+        lambda line: line.strip() if line.startswith('wrote') else None)
+    return text, seconds, checkpoint, os.path.join(painted, 'vis')
+
+
 def detection(epochs):
     print(f'\n== 2. Detection: Cascade Mask R-CNN, MambaVision-T, {epochs} epochs from scratch on CPU', flush=True)
     data = 'data/toy_coco'  # where the toy config looks
-    generate_coco(os.path.join(ROOT, data), train=16, val=8)
-    print(f'  generated {data}: 16 training and 8 validation images of rectangles, ellipses and triangles',
-          flush=True)
-    work = os.path.join(WORK, 'detection')
-    # No validation during training: tools/test.py evaluates the same checkpoint on the same images next.
-    _, seconds = run('det_train', ['tools/train.py', DET_CONFIG, '--work-dir', work, '--cfg-options',
-                                   f'train_cfg.max_epochs={epochs}', f'train_cfg.val_begin={epochs + 1}',
-                                   f'default_hooks.checkpoint.interval={epochs}', 'default_hooks.logger.interval=8',
-                                   'randomness.seed=0'], training_progress('epoch'))
-    checkpoint = os.path.join(work, f'epoch_{epochs}.pth')
-    text, _ = run('det_test', ['tools/test.py', DET_CONFIG, checkpoint, '--work-dir', work],
-                  metrics_line('coco/bbox_mAP', ['coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP',
-                                                 'coco/segm_mAP_50']))
-    painted = os.path.join(OUT, 'detection')
-    run('det_infer', ['tools/infer.py', DET_CONFIG, checkpoint, f'{data}/val2017', '--out-dir', painted],
-        lambda line: line.strip() if line.startswith('wrote') else None)
+    generate(generate_coco, data, 'of rectangles, ellipses and triangles')
+    text, seconds, checkpoint, painted = train_test_and_paint(
+        'detection', DET_CONFIG, [f'train_cfg.max_epochs={epochs}', f'train_cfg.val_begin={epochs + 1}',
+                                  f'default_hooks.checkpoint.interval={epochs}', 'default_hooks.logger.interval=8'],
+        'epoch', f'epoch_{epochs}.pth', 'coco/bbox_mAP',
+        ['coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP', 'coco/segm_mAP_50'], f'{data}/val2017')
     return dict(seconds=seconds, box=metric(text, 'coco/bbox_mAP'), box50=metric(text, 'coco/bbox_mAP_50'),
-                mask=metric(text, 'coco/segm_mAP'), checkpoint=checkpoint, painted=os.path.join(painted, 'vis'))
+                mask=metric(text, 'coco/segm_mAP'), checkpoint=checkpoint, painted=painted)
 
 
 def segmentation(iters):
     print(f'\n== 3. Segmentation: UPerNet, MambaVision-T, {iters} iterations from scratch on CPU', flush=True)
     data = 'data/toy_ade'  # where the toy config looks
-    generate_ade20k(os.path.join(ROOT, data), train=16, val=8)
-    print(f'  generated {data}: 16 training and 8 validation images, every pixel background or a shape',
-          flush=True)
-    work = os.path.join(WORK, 'segmentation')
-    _, seconds = run('seg_train', ['tools/train.py', SEG_CONFIG, '--work-dir', work, '--cfg-options',
-                                   f'train_cfg.max_iters={iters}', f'train_cfg.val_begin={iters + 1}',
-                                   f'default_hooks.checkpoint.interval={iters}', 'default_hooks.logger.interval=10',
-                                   f'param_scheduler.1.end={iters}', 'randomness.seed=0'],
-                     training_progress('iteration'))
-    checkpoint = os.path.join(work, f'iter_{iters}.pth')
-    text, _ = run('seg_test', ['tools/test.py', SEG_CONFIG, checkpoint, '--work-dir', work],
-                  metrics_line('mIoU', ['aAcc', 'mIoU', 'mAcc']))
-    painted = os.path.join(OUT, 'segmentation')
-    run('seg_infer', ['tools/infer.py', SEG_CONFIG, checkpoint, f'{data}/images/validation', '--out-dir', painted],
-        lambda line: line.strip() if line.startswith('wrote') else None)
+    generate(generate_ade20k, data, 'in which every pixel is background or a shape')
+    text, seconds, checkpoint, painted = train_test_and_paint(
+        'segmentation', SEG_CONFIG, [f'train_cfg.max_iters={iters}', f'train_cfg.val_begin={iters + 1}',
+                                     f'default_hooks.checkpoint.interval={iters}', 'default_hooks.logger.interval=10',
+                                     f'param_scheduler.1.end={iters}'],
+        'iteration', f'iter_{iters}.pth', 'mIoU', ['aAcc', 'mIoU', 'mAcc'], f'{data}/images/validation')
     return dict(seconds=seconds, miou=metric(text, 'mIoU'), aacc=metric(text, 'aAcc'), checkpoint=checkpoint,
-                painted=os.path.join(painted, 'vis'))
+                painted=painted)
 
 
 def summary(det, seg):
