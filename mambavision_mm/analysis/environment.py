@@ -88,6 +88,7 @@ def _version(distribution: str) -> str:
 
 
 def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo, else what platform reports."""
     try:
         with open('/proc/cpuinfo') as f:
             for line in f:

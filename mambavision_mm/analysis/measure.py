@@ -3,6 +3,7 @@ import ctypes
 import gc
 import statistics
 import time
+from typing import Optional
 
 import torch
 
@@ -97,7 +98,8 @@ def measure(fn, device, repeats):
     return statistics.median(times), memory.peak
 
 
-def fmt_mem(nbytes):
+def fmt_mem(nbytes: Optional[int]) -> str:
+    """Bytes as MiB for a table cell; 'n/a' when not measured."""
     return 'n/a' if nbytes is None else f'{nbytes / 2 ** 20:.0f} MiB'
 
 
@@ -109,5 +111,6 @@ class Table:
         self.row(header)
         print('|' + '|'.join('-' * (w + 2) for w in widths) + '|', flush=True)
 
-    def row(self, cells):
+    def row(self, cells: list) -> None:
+        """Print one row."""
         print('| ' + ' | '.join(str(c).ljust(w) for c, w in zip(cells, self.widths)) + ' |', flush=True)

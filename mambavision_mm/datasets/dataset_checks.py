@@ -50,6 +50,7 @@ class _Found:
         self.count, self.first = 0, None
 
     def add(self, example) -> None:
+        """Count one more problem, keeping the first as the example."""
         self.count += 1
         if self.first is None:
             self.first = example

@@ -151,6 +151,7 @@ class SampleFetcher:
         return '; '.join(clauses)
 
     def files(self, index: int) -> List[str]:
+        """The image and annotation-map paths of sample ``index``."""
         info = self.dataset.get_data_info(index) if hasattr(self.dataset, 'get_data_info') else {}
         return [info[key] for key in ('img_path', 'seg_map_path') if isinstance(info.get(key), str)]
 
@@ -177,6 +178,7 @@ class SampleFetcher:
                                f'{type(error).__name__}: {error}') from error
 
     def fetch(self, index: int):
+        """Sample ``index`` (a placeholder before the resume point), or the next good one when skipping bad samples."""
         if isinstance(index, SeededIndex) and index.position < self.placeholders_before.value:
             return {}
         if not self.skip_bad_samples:

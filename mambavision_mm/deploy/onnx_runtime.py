@@ -15,6 +15,7 @@ from .onnx_export import METADATA_PREFIX
 
 
 def read_metadata(session) -> dict:
+    """The metadata our exporter wrote into the file (without its key prefix)."""
     props = session.get_modelmeta().custom_metadata_map
     return {k[len(METADATA_PREFIX):]: v for k, v in props.items() if k.startswith(METADATA_PREFIX)}
 
@@ -26,6 +27,7 @@ def max_relative_difference(outputs: Sequence[np.ndarray], expected: Sequence[to
 
 
 def onnx_session(path: str, providers: Sequence[str] = ('CPUExecutionProvider',)):
+    """An ONNX Runtime session of ``path``; InputError when onnxruntime or the file is missing."""
     try:
         import onnxruntime as ort
     except ImportError:

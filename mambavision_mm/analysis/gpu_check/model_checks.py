@@ -14,6 +14,7 @@ from ..measure import PeakMemory, fmt_mem
 
 
 def check_backbone_against_cpu(report, device):
+    """MambaVision-T's features on ``device`` against the same weights on the CPU, fp32."""
     report.heading('Backbone (MambaVision-T) on this device against the CPU, fp32')
     if device.type == 'cpu':
         report.skip('backbone against the CPU', 'the device is the CPU')
@@ -71,6 +72,7 @@ def build_train_model(cfg, device):
 
 
 def build_optim_wrapper(cfg, model, precision):
+    """The config's optimizer wrapper for ``model``, in fp32 or as an AmpOptimWrapper of ``precision``."""
     from mmengine.optim import build_optim_wrapper
     optim_cfg = copy.deepcopy(cfg.optim_wrapper)
     if precision == 'fp32':
@@ -100,6 +102,7 @@ def train_iterations(cfg, device, precision, iterations, seed=0):
 
 
 def precisions(device, report):
+    """The training precisions to check on ``device``: AMP's on CUDA (bf16 where the GPU has it), else fp32."""
     if device.type != 'cuda':
         report.skip('AMP training', "mmengine's AmpOptimWrapper needs an accelerator: fp32 on CPU")
         return ['fp32']
@@ -110,6 +113,7 @@ def precisions(device, report):
 
 
 def check_training(report, device, plan, configs):
+    """A few training iterations of each toy config per precision: finite losses and the peak memory."""
     report.heading('Training iterations of the toy configs')
     row = report.table(['config', 'precision', 'iterations', 'losses', 'finite', 'peak memory'])
     for name, (cfg, scope) in configs.items():
@@ -125,10 +129,12 @@ def check_training(report, device, plan, configs):
 
 
 def weight_differences(first, second):
+    """The names of the tensors in which two state dicts differ."""
     return [k for k in first if not torch.equal(first[k], second[k])]
 
 
 def check_determinism(report, device, plan, configs):
+    """Two identical short runs under deterministic algorithms must end with the same weights, bit for bit."""
     from mambavision_mm import compiled_mmcv_ops
     report.heading('Determinism: two identical short runs, bit for bit')
     report.add('Deterministic algorithms on (as `randomness=dict(deterministic=True)` sets them, warnings only), '

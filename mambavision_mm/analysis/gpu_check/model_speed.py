@@ -12,6 +12,7 @@ from .plans import MODEL_BATCH, PUBLISHED_IMAGES_PER_S
 
 
 def model_speed(report, device, plan, configs):
+    """A training step and an inference of each detector and segmentor config, timed, with peak memory."""
     precision = 'float16' if device.type == 'cuda' else 'fp32'
     report.heading(f'Speed: models ({precision}, batch {MODEL_BATCH}: a training step and an inference, median of '
                    f'{plan.repeats})')
@@ -45,6 +46,7 @@ def model_speed(report, device, plan, configs):
 
 
 def backbone_speed(report, device, plan):
+    """MambaVision-T classification throughput at 224x224 beside the published figure."""
     report.heading('Speed: MambaVision-T backbone and classification shape (224x224)')
     row = report.table(['what', 'batch', 'precision', 'time', 'images/s', 'peak memory', 'published'])
     batch = plan.classification_batch

@@ -1,6 +1,6 @@
 """The GPU check's Markdown report: sections, tables, failed checks and what was skipped."""
 import time
-from typing import Callable, Optional
+from typing import Callable, List, Optional
 
 
 class Report:
@@ -12,12 +12,14 @@ class Report:
         self.sections = []   # (heading, seconds it took)
         self.current, self.section_start = None, time.perf_counter()
 
-    def add(self, text=''):
+    def add(self, text: str = '') -> None:
+        """Write one line (an empty one by default)."""
         self.lines.append(text)
         if self.echo is not None:
             self.echo(text)
 
-    def heading(self, text):
+    def heading(self, text: str) -> None:
+        """Start a section; the time since the previous heading goes to the previous section."""
         now = time.perf_counter()
         if self.current is not None:
             self.sections.append((self.current, now - self.section_start))
@@ -26,21 +28,25 @@ class Report:
         self.add(f'## {text}')
         self.add()
 
-    def table(self, header):
+    def table(self, header: List[str]) -> Callable[[list], None]:
+        """Write a table's header; returns the function that writes one row."""
         self.add('| ' + ' | '.join(header) + ' |')
         self.add('|' + '---|' * len(header))
         return lambda cells: self.add('| ' + ' | '.join(str(c) for c in cells) + ' |')
 
-    def check(self, what, ok, detail=''):
+    def check(self, what: str, ok: bool, detail: str = '') -> str:
+        """Record a failed check; returns the result cell, 'ok' or '**FAILED** detail'."""
         if not ok:
             self.failures.append(f'{what}: {detail}' if detail else what)
         return 'ok' if ok else f'**FAILED** {detail}'.rstrip()
 
-    def skip(self, what, why):
+    def skip(self, what: str, why: str) -> None:
+        """Record, once, something that was not checked and why."""
         if f'{what}: {why}' not in self.skipped:
             self.skipped.append(f'{what}: {why}')
 
-    def finish(self):
+    def finish(self) -> None:
+        """Write the time per section, what was skipped and the verdict."""
         self.heading('Time per section')
         row = self.table(['section', 'seconds'])
         for text, seconds in self.sections:

@@ -29,6 +29,7 @@ def run_scan(inputs, grad_y, backend, autocast_dtype=None):
 
 
 def scan_backends(device, report):
+    """The scan backends that can run on ``device`` (torch always); the others go to the report's skipped list."""
     backends = ['torch']
     if not scan.triton_available():
         report.skip("'triton' scan backend", 'triton is not installed (pip install --no-deps -r '
@@ -46,12 +47,14 @@ def scan_backends(device, report):
     return backends
 
 
-def triton_interpreter_on():
+def triton_interpreter_on() -> bool:
+    """Whether Triton's kernels run under its interpreter (TRITON_INTERPRET=1), as they must on CPU."""
     from mambavision_backbone.scan_triton import interpreter_enabled
     return interpreter_enabled()
 
 
 def check_scan(report, device, plan, backends):
+    """Each backend's output and gradients against the float64 reference, per input precision, in a table."""
     report.heading('Selective scan against the float64 reference')
     autocast_dtype = torch.float16 if device.type == 'cuda' else torch.bfloat16
     report.add(f'Relative error: max |value - reference| / max |reference|, over y and over every gradient (u, '
@@ -87,6 +90,7 @@ def check_scan(report, device, plan, backends):
 
 
 def scan_speed(report, device, plan, backends):
+    """Time and peak memory of each backend at the plan's speed shapes, forward and forward+backward."""
     report.heading('Speed: selective scan (fp32 inputs, median of repeats after a warm-up)')
     timed = [b for b in backends if not (b == 'triton' and device.type == 'cpu')]
     if 'triton' in backends and 'triton' not in timed:

@@ -88,6 +88,7 @@ class SeededSampler(Sampler):
 
     @property
     def epoch(self) -> int:
+        """The wrapped sampler's epoch (0 for one without epochs)."""
         return getattr(self.sampler, 'epoch', 0)
 
     def set_epoch(self, epoch: int) -> None:

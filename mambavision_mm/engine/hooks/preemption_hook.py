@@ -39,6 +39,7 @@ class PreemptionHook(Hook):
             signal.signal(signum, self.on_signal)
 
     def on_signal(self, signum, frame) -> None:
+        """Note the signal; the run stops after the iteration in progress, when the ranks agree."""
         self.received = signal.Signals(signum).name
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:

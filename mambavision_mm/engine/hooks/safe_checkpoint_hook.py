@@ -162,6 +162,7 @@ def _remove_if_present(path: str) -> None:
 
 
 def write_text_atomically(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
     temporary = path + '.tmp'
     with open(temporary, 'w') as f:
         f.write(text)
