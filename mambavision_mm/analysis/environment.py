@@ -99,6 +99,14 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def machine_line(device: torch.device) -> str:
+    """What a benchmark's figures were measured on: the GPU on CUDA, else the CPU model and torch's threads,
+    and torch's version."""
+    where = torch.cuda.get_device_name(device) if device.type == 'cuda' else (
+        f'{cpu_model()}, {torch.get_num_threads()} threads')
+    return f'{where}, torch {torch.__version__}'
+
+
 def describe_environment(device: torch.device) -> list:
     """(item, value) rows: the hardware and every package version a result on ``device`` depends on."""
     import mmcv  # installed as mmcv or mmcv-lite: its own version, whichever distribution

@@ -3,6 +3,9 @@ import os
 import re
 
 import pytest
+import torch
+
+from mambavision_mm.analysis.environment import cpu_model
 
 from ..helpers.paths import ROOT
 from ..helpers.processes import run_tool
@@ -57,6 +60,7 @@ def test_scan_benchmark_prints_one_row_per_backend_and_refuses_missing_backends(
     assert [row[1:3] for row in rows] == [['(2, 160, 8, 196)', 'torch'], ['(2, 160, 8, 196)', 'reference']]
     for row in rows:
         assert all(re.fullmatch(r'\d+\.\d ms', cell) for cell in (row[3], row[5])), row
+    assert f'# {cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}; inputs fp32' in out
     out = run_tool([tool, '--backend', 'cuda'], status=2)
     assert "--backend cuda: selective-scan backend 'cuda' needs" in out
 

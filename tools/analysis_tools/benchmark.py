@@ -14,6 +14,7 @@ import argparse
 import torch
 
 from mambavision_mm.analysis.counterparts import COUNTERPARTS, swap_backbone
+from mambavision_mm.analysis.environment import machine_line
 from mambavision_mm.analysis.flops import build, measurement_shape
 from mambavision_mm.analysis.measure import Table, fmt_mem, measure
 
@@ -46,8 +47,8 @@ def main():
     from mambavision_mm.apis.models import read_config
     cfg = read_config(args.config)
     args.shape = tuple(args.shape or measurement_shape(cfg))
-    print(f'# {args.config}\n# {args.shape[0]}x{args.shape[1]} (HxW), batch {args.batch}, device {device}, '
-          f'torch {torch.__version__}, {torch.get_num_threads()} threads; median of {args.repeats}\n', flush=True)
+    print(f'# {args.config}\n# {args.shape[0]}x{args.shape[1]} (HxW), batch {args.batch}, {machine_line(device)}; '
+          f'median of {args.repeats}\n', flush=True)
     table = Table(['backbone', 'params', 'backbone img/s', 'backbone peak mem', 'model img/s', 'model peak mem'],
                   [11, 8, 14, 17, 11, 14])
     bench('MambaVision', cfg, args, device, table)

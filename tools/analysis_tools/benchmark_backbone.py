@@ -12,6 +12,7 @@ import argparse
 import torch
 
 from mambavision_backbone import MambaVision
+from mambavision_mm.analysis.environment import machine_line
 from mambavision_mm.analysis.measure import Table, device_and_backends, measure
 
 MODEL_CASES = [((224, 224), (8, 8, 14, 7)), ((512, 512), (8, 8, 64, 32)), ((800, 1280), (8, 8, 112, 56))]
@@ -55,8 +56,7 @@ def main():
         device, backends = device_and_backends(args.device, args.scan_backend, '--scan-backend')
     except ValueError as error:
         parser.error(str(error))
-    print(f'# torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}, '
-          f'backends {backends}, median of {args.repeats} after a warm-up', flush=True)
+    print(f'# {machine_line(device)}; backends {backends}, median of {args.repeats} after a warm-up', flush=True)
     print(f'\n# MambaVision-{args.arch} backbone, batch 1\n', flush=True)
     table = Table(['backend', 'input (WxH)', 'windows', 'inference', 'training step'], [9, 11, 15, 9, 13])
     for size, windows in MODEL_CASES:

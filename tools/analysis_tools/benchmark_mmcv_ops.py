@@ -18,7 +18,7 @@ import torch
 
 import mambavision_mm.ops.mmcv_ext as pytorch_ops
 from mambavision_mm import compiled_mmcv_ops  # importing the plugin installs the PyTorch ops where needed
-from mambavision_mm.analysis.environment import cpu_model
+from mambavision_mm.analysis.environment import machine_line
 from mambavision_mm.analysis.flops import random_rois
 from mambavision_mm.analysis.measure import Table, measure
 
@@ -101,8 +101,7 @@ def main():
     if device.type == 'cuda' and not torch.cuda.is_available():
         parser.error('--device cuda: CUDA is not available')
     found = kernels()
-    where = torch.cuda.get_device_name(device) if device.type == 'cuda' else cpu_model()
-    print(f'# mmcv ops on {where}, torch {torch.__version__}, {torch.get_num_threads()} threads\n', flush=True)
+    print(f'# mmcv ops on {machine_line(device)}\n', flush=True)
     names = list(found)
     table = Table(['what', 'shape', *[f'{n} ms' for n in names], 'ours / compiled'],
                   [34, 30, *[max(len(n) + 3, 12) for n in names], 15])

@@ -18,6 +18,7 @@ import torch
 
 from mambavision_backbone import selective_scan
 from mambavision_backbone.scan import random_scan_inputs
+from mambavision_mm.analysis.environment import machine_line
 from mambavision_mm.analysis.measure import Table, device_and_backends, fmt_mem, measure
 from mambavision_mm.analysis.scan_shapes import published_scan_shapes
 
@@ -64,8 +65,7 @@ def main():
         device, backends = device_and_backends(args.device, args.backend, '--backend')
     except ValueError as error:
         parser.error(str(error))
-    print(f'# torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}, inputs {args.dtype}, '
-          f'median of {args.repeats} after a warm-up\n', flush=True)
+    print(f'# {machine_line(device)}; inputs {args.dtype}, median of {args.repeats} after a warm-up\n', flush=True)
     table = Table(['case', '(B, D, N, L)', 'backend', 'forward', 'fwd peak mem', 'fwd+bwd', 'fwd+bwd peak mem'],
                   [25, 19, 9, 10, 12, 10, 16])
     for case, shape in published_scan_shapes(args.batch):
