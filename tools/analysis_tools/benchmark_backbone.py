@@ -13,7 +13,8 @@ import torch
 
 from mambavision_backbone import MambaVision
 from mambavision_mm.analysis.environment import machine_line
-from mambavision_mm.analysis.measure import Table, device_and_backends, measure
+from mambavision_mm.analysis.measure import Table, measure
+from mambavision_mm.analysis.scan_benchmark_options import add_scan_benchmark_options, parse_scan_benchmark_options
 
 MODEL_CASES = [((224, 224), (8, 8, 14, 7)), ((512, 512), (8, 8, 64, 32)), ((800, 1280), (8, 8, 112, 56))]
 # Cases whose reference-backend timing would take minutes: (what, size) pairs skipped by default.
@@ -46,16 +47,9 @@ def bench_model(arch, backend, size, windows, device, repeats, full_reference):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     parser.add_argument('--arch', default='tiny')
-    parser.add_argument('--repeats', type=int, default=3)
-    parser.add_argument('--full-reference', action='store_true', help='also time the minutes-long reference cases')
-    parser.add_argument('--scan-backend', nargs='+', help='default: torch and reference, and triton and cuda on GPUs')
-    args = parser.parse_args()
-    try:
-        device, backends = device_and_backends(args.device, args.scan_backend, '--scan-backend')
-    except ValueError as error:
-        parser.error(str(error))
+    add_scan_benchmark_options(parser, '--scan-backend')
+    args, device, backends = parse_scan_benchmark_options(parser, '--scan-backend')
     print(f'# {machine_line(device)}; backends {backends}, median of {args.repeats} after a warm-up', flush=True)
     print(f'\n# MambaVision-{args.arch} backbone, batch 1\n', flush=True)
     table = Table(['backend', 'input (WxH)', 'windows', 'inference', 'training step'], [9, 11, 15, 9, 13])

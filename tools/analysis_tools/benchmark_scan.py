@@ -19,7 +19,8 @@ import torch
 from mambavision_backbone import selective_scan
 from mambavision_backbone.scan import random_scan_inputs
 from mambavision_mm.analysis.environment import machine_line
-from mambavision_mm.analysis.measure import Table, device_and_backends, fmt_mem, measure
+from mambavision_mm.analysis.measure import Table, fmt_mem, measure
+from mambavision_mm.analysis.scan_benchmark_options import add_scan_benchmark_options, parse_scan_benchmark_options
 from mambavision_mm.analysis.scan_shapes import published_scan_shapes
 
 DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -52,19 +53,12 @@ def bench(backend, shape, device, dtype, repeats, skip_backward):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     parser.add_argument('--dtype', default='fp32', choices=sorted(DTYPES))
-    parser.add_argument('--backend', nargs='+', help='default: torch and reference, and triton and cuda on GPUs')
     parser.add_argument('--cases', nargs='+', choices=CASES, default=list(CASES),
                         help='which published shapes to run (default: all)')
-    parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--batch', type=int, default=64, help='images of the classification case')
-    parser.add_argument('--full-reference', action='store_true', help="also the reference's long backward passes")
-    args = parser.parse_args()
-    try:
-        device, backends = device_and_backends(args.device, args.backend, '--backend')
-    except ValueError as error:
-        parser.error(str(error))
+    add_scan_benchmark_options(parser, '--backend')
+    args, device, backends = parse_scan_benchmark_options(parser, '--backend')
     print(f'# {machine_line(device)}; inputs {args.dtype}, median of {args.repeats} after a warm-up\n', flush=True)
     table = Table(['case', '(B, D, N, L)', 'backend', 'forward', 'fwd peak mem', 'fwd+bwd', 'fwd+bwd peak mem'],
                   [25, 19, 9, 10, 12, 10, 16])
