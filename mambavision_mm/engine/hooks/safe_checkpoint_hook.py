@@ -33,7 +33,7 @@ from mmengine.dist import all_gather_object, broadcast_object_list, get_world_si
 from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 from mmengine.registry import HOOKS
-from mmengine.runner import BaseLoop
+from mmengine.runner import BaseLoop, find_latest_checkpoint
 
 from mambavision_backbone.hub import archive_problem
 
@@ -161,6 +161,17 @@ def _remove_if_present(path: str) -> None:
         pass
 
 
+def _resumed_file(resume: bool, path: Optional[str]) -> Optional[str]:
+    return path if resume else None
+
+
+def _resumed_by_mmengine(runner) -> Optional[str]:
+    """The checkpoint mmengine's own Runner resumes from (``--resume``: the one ``last_checkpoint`` names)."""
+    if runner._resume and runner._load_from is None:
+        return find_latest_checkpoint(runner.work_dir)
+    return _resumed_file(runner._resume, runner._load_from)
+
+
 def write_text_atomically(path: str, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename."""
     temporary = path + '.tmp'
@@ -205,8 +216,9 @@ class SafeCheckpointHook(CheckpointHook):
 
     def choose(self, runner, resume_from: Tuple[bool, Optional[str]]) -> None:
         """Have the runner resume (or not) from a checkpoint other than the one it was given; only
-        :class:`~mambavision_mm.engine.runner.CrashSafeRunner` applies the choice."""
-        if not isinstance(runner, CrashSafeRunner):
+        :class:`~mambavision_mm.engine.runner.CrashSafeRunner` applies the choice. Under another runner a choice
+        that differs from what mmengine resumes from by itself stops the run."""
+        if not isinstance(runner, CrashSafeRunner) and _resumed_file(*resume_from) != _resumed_by_mmengine(runner):
             what = f'resume from {resume_from[1]}' if resume_from[0] else 'start from scratch'
             raise CheckpointError(f"SafeCheckpointHook would {what}, which needs runner_type='CrashSafeRunner' "
                                   f'(configs/_base_/crash_safe_runtime.py sets it); this runner is a '

@@ -214,7 +214,7 @@ def test_a_restarted_job_resumes_by_itself_and_says_so(tmp_path, monkeypatch, va
     assert runner.epoch == 2 and runner.iter == 2
 
 
-def test_a_restart_under_a_runner_that_cannot_resume_by_itself_is_refused(tmp_path, monkeypatch):
+def test_a_restart_under_a_runner_that_cannot_resume_by_itself_is_refused_and_resume_still_works(tmp_path, monkeypatch):
     from mmengine.runner import Runner
     tiny_runner(tmp_path, [[1.0, 2.0]], 'plain_saved').train()
     monkeypatch.setenv('SLURM_RESTART_COUNT', '1')
@@ -223,6 +223,10 @@ def test_a_restart_under_a_runner_that_cannot_resume_by_itself_is_refused(tmp_pa
             r"runner_type='CrashSafeRunner' \(configs/_base_/crash_safe_runtime.py sets it\); this runner is a "
             'Runner$')):
         tiny_runner(tmp_path, [[1.0, 2.0]], 'plain_restarted', max_epochs=2, runner_type=Runner).train()
+    monkeypatch.delenv('SLURM_RESTART_COUNT')  # --resume: mmengine resumes from last_checkpoint by itself
+    resumed = tiny_runner(tmp_path, [[1.0, 2.0]], 'plain_resumed', max_epochs=2, resume=True, runner_type=Runner)
+    resumed.train()
+    assert resumed.epoch == 2 and resumed.iter == 2
 
 
 def test_a_fresh_start_says_so(tmp_path, monkeypatch):
