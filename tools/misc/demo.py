@@ -84,15 +84,14 @@ def backbone_check():
               + ', '.join('x'.join(map(str, f.shape[1:])) for f in feats), flush=True)
 
 
-def generate(generator, data, what):
-    """16 training and 8 validation images in ``data`` (relative to the repository), from ``generator``."""
+def train_test_and_paint(task, title, generator, data, images, config, train_options, unit, checkpoint_name,
+                         trigger, metrics):
+    """Generate 16 training and 8 validation images into ``data`` with ``generator``, train ``config`` on them
+    from scratch, evaluate its last checkpoint and paint the validation ``images`` with it; returns the training
+    time, the named metrics, the checkpoint and the folder of painted images."""
+    print(f'\n== {title} from scratch on CPU', flush=True)
     generator(os.path.join(ROOT, data), train=16, val=8)
-    print(f'  generated {data}: 16 training and 8 validation images {what}', flush=True)
-
-
-def train_test_and_paint(task, config, train_options, unit, checkpoint_name, trigger, metrics, images):
-    """Train ``config`` from scratch, evaluate its last checkpoint and paint ``images`` with it; returns the test
-    output, the training time, the checkpoint and the folder of painted images."""
+    print(f'  generated {data}: 16 training and 8 validation images', flush=True)
     work = os.path.join(WORK, task)
     # No validation during training: tools/test.py evaluates the same checkpoint on the same images next.
     _, seconds = run(f'{task}_train', ['tools/train.py', config, '--work-dir', work, '--cfg-options', *train_options,
@@ -101,46 +100,44 @@ def train_test_and_paint(task, config, train_options, unit, checkpoint_name, tri
     text, _ = run(f'{task}_test', ['tools/test.py', config, checkpoint, '--work-dir', work],
                   metrics_line(trigger, metrics))
     painted = os.path.join(OUT, task)
-    run(f'{task}_infer', ['tools/infer.py', config, checkpoint, images, '--out-dir', painted],
+    run(f'{task}_infer', ['tools/infer.py', config, checkpoint, f'{data}/{images}', '--out-dir', painted],
         lambda line: line.strip() if line.startswith('wrote') else None)
-    return text, seconds, checkpoint, os.path.join(painted, 'vis')
+    return dict(seconds=seconds, checkpoint=checkpoint, painted=os.path.join(painted, 'vis'),
+                **{name: metric(text, name) for name in metrics})
 
 
 def detection(epochs):
-    print(f'\n== 2. Detection: Cascade Mask R-CNN, MambaVision-T, {epochs} epochs from scratch on CPU', flush=True)
-    data = 'data/toy_coco'  # where the toy config looks
-    generate(generate_coco, data, 'of rectangles, ellipses and triangles')
-    text, seconds, checkpoint, painted = train_test_and_paint(
-        'detection', DET_CONFIG, [f'train_cfg.max_epochs={epochs}', f'train_cfg.val_begin={epochs + 1}',
-                                  f'default_hooks.checkpoint.interval={epochs}', 'default_hooks.logger.interval=8'],
+    """Cascade Mask R-CNN on drawn rectangles, ellipses and triangles (data/toy_coco, where the config looks)."""
+    return train_test_and_paint(
+        'detection', f'2. Detection: Cascade Mask R-CNN, MambaVision-T, {epochs} epochs', generate_coco,
+        'data/toy_coco', 'val2017', DET_CONFIG,
+        [f'train_cfg.max_epochs={epochs}', f'train_cfg.val_begin={epochs + 1}',
+         f'default_hooks.checkpoint.interval={epochs}', 'default_hooks.logger.interval=8'],
         'epoch', f'epoch_{epochs}.pth', 'coco/bbox_mAP',
-        ['coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP', 'coco/segm_mAP_50'], f'{data}/val2017')
-    return dict(seconds=seconds, box=metric(text, 'coco/bbox_mAP'), box50=metric(text, 'coco/bbox_mAP_50'),
-                mask=metric(text, 'coco/segm_mAP'), checkpoint=checkpoint, painted=painted)
+        ['coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP', 'coco/segm_mAP_50'])
 
 
 def segmentation(iters):
-    print(f'\n== 3. Segmentation: UPerNet, MambaVision-T, {iters} iterations from scratch on CPU', flush=True)
-    data = 'data/toy_ade'  # where the toy config looks
-    generate(generate_ade20k, data, 'in which every pixel is background or a shape')
-    text, seconds, checkpoint, painted = train_test_and_paint(
-        'segmentation', SEG_CONFIG, [f'train_cfg.max_iters={iters}', f'train_cfg.val_begin={iters + 1}',
-                                     f'default_hooks.checkpoint.interval={iters}', 'default_hooks.logger.interval=10',
-                                     f'param_scheduler.1.end={iters}'],
-        'iteration', f'iter_{iters}.pth', 'mIoU', ['aAcc', 'mIoU', 'mAcc'], f'{data}/images/validation')
-    return dict(seconds=seconds, miou=metric(text, 'mIoU'), aacc=metric(text, 'aAcc'), checkpoint=checkpoint,
-                painted=painted)
+    """UPerNet on images whose every pixel is background or a shape (data/toy_ade, where the config looks)."""
+    return train_test_and_paint(
+        'segmentation', f'3. Segmentation: UPerNet, MambaVision-T, {iters} iterations', generate_ade20k,
+        'data/toy_ade', 'images/validation', SEG_CONFIG,
+        [f'train_cfg.max_iters={iters}', f'train_cfg.val_begin={iters + 1}',
+         f'default_hooks.checkpoint.interval={iters}', 'default_hooks.logger.interval=10',
+         f'param_scheduler.1.end={iters}'],
+        'iteration', f'iter_{iters}.pth', 'mIoU', ['aAcc', 'mIoU', 'mAcc'])
 
 
 def summary(det, seg):
     print('\n== Summary', flush=True)
     if det:
         print(f"  Detection: MambaVision-T Cascade Mask R-CNN trained {det['seconds'] / 60:.1f} min on 16 generated "
-              f"images; on 8 held-out images box AP {det['box']:.3f} (AP50 {det['box50']:.3f}), mask AP "
-              f"{det['mask']:.3f}. Pictures: {det['painted']}/", flush=True)
+              f"images; on 8 held-out images box AP {det['coco/bbox_mAP']:.3f} (AP50 "
+              f"{det['coco/bbox_mAP_50']:.3f}), mask AP {det['coco/segm_mAP']:.3f}. Pictures: {det['painted']}/",
+              flush=True)
     if seg:
         print(f"  Segmentation: MambaVision-T UPerNet trained {seg['seconds'] / 60:.1f} min on 16 generated images; "
-              f"on 8 held-out images mIoU {seg['miou']:.2f}, aAcc {seg['aacc']:.2f}. Pictures: {seg['painted']}/",
+              f"on 8 held-out images mIoU {seg['mIoU']:.2f}, aAcc {seg['aAcc']:.2f}. Pictures: {seg['painted']}/",
               flush=True)
     print('  These models start from random weights and see a few minutes of CPU; the published models start '
           'from ImageNet weights and train for days on GPUs.\n  Next:', flush=True)
