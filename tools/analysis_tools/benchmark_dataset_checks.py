@@ -78,8 +78,8 @@ def main():
         result = json.loads(child.stdout.strip().splitlines()[-1])
     print(f'CPU: {cpu_model()}; {result["samples"]} training samples after filtering\n')
     print('| | seconds | peak memory (MB) |\n|---|---|---|')
-    print(f'| mmdet CocoDataset build | {result["build_seconds"]:.2f} | {result["build_mb"]:.0f} |')
-    print(f'| data checks | {result["check_seconds"]:.2f} | +{result["check_mb"]:.0f} |')
+    print(f'| mmdet CocoDataset build | {result["build_seconds"]:.3f} | {result["build_mb"]:.0f} |')
+    print(f'| data checks | {result["check_seconds"]:.3f} | +{result["check_mb"]:.0f} |')
     memory = f'{result["check_mb"] / result["build_mb"]:.0%}' if result['build_mb'] > 0 else 'n/a'
     print(f'| checks / build | {result["check_seconds"] / result["build_seconds"]:.0%} | {memory} |')
 
