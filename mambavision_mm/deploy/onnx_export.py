@@ -1,14 +1,17 @@
 """ONNX export of MambaVision models (tools/deployment/pytorch2onnx.py).
 
-Three parts can be exported from a config:
+Four parts can be exported from a config:
 
 - ``backbone``: the MambaVision backbone; input the normalised image tensor the backbone receives in PyTorch,
   outputs its four feature maps.
 - ``segmentor``: an mmseg EncoderDecoder (UPerNet); input the image as read from disk (B, 3, H, W) float32 in
   0-255 and in the file's channel order (BGR), with the data preprocessor's normalisation inside the graph;
   output the class logits at the input's resolution.
+- ``detector``: a whole mmdet detector (:mod:`.detector_export`); input one image as for the segmentor,
+  outputs ``boxes``, ``scores``, ``labels`` and, with a mask head, ``masks``; NMS and RoIAlign become
+  ONNX's ``NonMaxSuppression`` and ``RoiAlign`` (:mod:`.onnx_ops`).
 - ``detector-features``: an mmdet detector's backbone and neck (FPN); input as for the segmentor, outputs the
-  neck's feature maps. The detection heads (RPN proposals, RoIAlign, NMS, mask heads) are not exported.
+  neck's feature maps.
 
 With ``dynamic`` the height and width are dynamic axes: the window padding of stages 3 and 4 is computed in
 the graph, so one file serves every input size. The selective scan is exported as the few-step PyTorch scan
@@ -42,8 +45,10 @@ from ..apis.models import (
     task_scope,
     test_resize,
 )
+from .detector_export import DetectorExport
+from .onnx_ops import onnx_translations
 
-PARTS = ('backbone', 'segmentor', 'detector-features')
+PARTS = ('backbone', 'segmentor', 'detector', 'detector-features')
 METADATA_PREFIX = 'mambavision.'
 
 
@@ -132,14 +137,16 @@ class DetectorFeaturesExport(nn.Module):
         return tuple(self.detector.extract_feat(self.normalise(image)))
 
 
-def build_export_module(cfg: Config, checkpoint: Optional[str] = None, backbone_only: bool = False):
+def build_export_module(cfg: Config, checkpoint: Optional[str] = None, backbone_only: bool = False,
+                        features_only: bool = False):
     """(module to export, the part's name, metadata) from a config (:func:`~mambavision_mm.apis.models.read_config`)
     and an optional checkpoint.
 
     Without a checkpoint the model keeps its initial weights (``init_cfg`` included, e.g. a published
     ImageNet backbone). ``backbone_only`` accepts every format the backbone reads (published classification
     files, Hugging Face copies, full mmdet/mmseg checkpoints); the other parts need a checkpoint of the
-    whole model, checked key by key.
+    whole model, checked key by key. ``features_only`` exports a detector's backbone and neck instead of the
+    whole detector.
     """
     if checkpoint is not None:
         check_checkpoint_path(checkpoint)
@@ -168,11 +175,15 @@ def build_export_module(cfg: Config, checkpoint: Optional[str] = None, backbone_
         part, module = 'backbone', BackboneExport(model.backbone)
     elif scope == 'mmseg':
         part, module = 'segmentor', SegmentorExport(model, preprocessor)
-    else:
+    elif features_only:
         part, module = 'detector-features', DetectorFeaturesExport(model, preprocessor)
+    else:
+        part, module = 'detector', DetectorExport(model, _Normalise(preprocessor),
+                                                  preprocessor.get('pad_size_divisor', 1),
+                                                  preprocessor.get('pad_value', 0))
     metadata = dict(part=part, config=osp.basename(cfg.filename),
                     checkpoint=osp.basename(checkpoint) if checkpoint else 'none (initial weights)')
-    if part == 'segmentor':
+    if part in ('segmentor', 'detector'):
         meta = dataset_meta(cfg, state)
         metadata.update(classes=json.dumps(list(meta.get('classes', []))),
                         palette=json.dumps([list(map(int, c)) for c in meta.get('palette', [])] or None),
@@ -222,7 +233,12 @@ def export_onnx(module: nn.Module, part: str, metadata: dict, out: str, shape: T
     with torch.no_grad():
         outputs = module(example)
     outputs = outputs if isinstance(outputs, tuple) else (outputs,)
-    output_names = ['logits'] if part == 'segmentor' else [f'feature_{i}' for i in range(len(outputs))]
+    if part == 'detector':
+        output_names = module.output_names()
+    elif part == 'segmentor':
+        output_names = ['logits']
+    else:
+        output_names = [f'feature_{i}' for i in range(len(outputs))]
     dynamic_shapes = None
     if dynamic:
         # Below 32 pixels the stride-32 stage would be empty.
@@ -233,7 +249,7 @@ def export_onnx(module: nn.Module, part: str, metadata: dict, out: str, shape: T
     # onnxscript's graph optimiser takes minutes on these unrolled graphs; ONNX Runtime optimises at load.
     program = torch.onnx.export(module, (example,), dynamo=True, dynamic_shapes=dynamic_shapes,
                                 opset_version=opset, input_names=['image'], output_names=output_names,
-                                optimize=False, verbose=False)
+                                custom_translation_table=onnx_translations(), optimize=False, verbose=False)
     program.save(out)
     seconds = time.perf_counter() - start
     model = onnx.load(out)

@@ -34,7 +34,9 @@ def onnx_session(path: str, providers: Sequence[str] = ('CPUExecutionProvider',)
         raise InputError('onnxruntime is not installed: pip install -e .[deploy]') from None
     if not osp.isfile(path):
         raise InputError(f'ONNX file {path} does not exist')
-    return ort.InferenceSession(path, providers=list(providers))
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only: not the optimiser's notes on nodes it cannot fold
+    return ort.InferenceSession(path, options, providers=list(providers))
 
 
 def _rescale(image: np.ndarray, resize) -> np.ndarray:

@@ -25,6 +25,8 @@ from mmengine.config import DictAction
 from mambavision_backbone.errors import CheckpointReadError
 from mambavision_mm.apis.inputs import InputError
 from mambavision_mm.apis.models import read_config
+from mambavision_mm.deploy.detection_match import describe_match, match_detections
+from mambavision_mm.deploy.detector_export import mmdet_detections
 from mambavision_mm.deploy.onnx_export import build_export_module, export_onnx, export_shape
 from mambavision_mm.deploy.onnx_runtime import max_relative_difference, onnx_session
 
@@ -37,6 +39,8 @@ def parse_args():
     parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'), help='example input size')
     parser.add_argument('--dynamic', action='store_true', help='height and width as dynamic axes')
     parser.add_argument('--backbone-only', action='store_true', help='export the backbone alone')
+    parser.add_argument('--features-only', action='store_true',
+                        help="export a detector's backbone and neck (FPN maps out) instead of the whole detector")
     parser.add_argument('--opset', type=int, default=18, help='ONNX opset (at least 18)')
     parser.add_argument('--no-verify', action='store_true', help='skip the ONNX Runtime check')
     parser.add_argument('--repeats', type=int, default=0,
@@ -58,15 +62,22 @@ def verify(path, module, part, shapes, repeats):
     session = onnx_session(path)
     for height, width in shapes:
         image = torch.rand(1, 3, height, width) * (1.0 if part == 'backbone' else 255.0)
-        with torch.no_grad():
-            expected = module(image)
-        expected = expected if isinstance(expected, tuple) else (expected,)
         outputs = session.run(None, {'image': image.numpy()})
-        print(f'ONNX Runtime vs PyTorch at {height}x{width}: max relative difference '
-              f'{max_relative_difference(outputs, expected):.2e}', flush=True)
+        if part == 'detector':
+            def pytorch():
+                return mmdet_detections(module.detector, image)
+            match = match_detections(pytorch(), dict(zip(module.output_names(), outputs)))
+            print(f'ONNX Runtime vs mmdet at {height}x{width}: {describe_match(match)}', flush=True)
+        else:
+            def pytorch():
+                with torch.no_grad():
+                    return module(image)
+            expected = pytorch()
+            expected = expected if isinstance(expected, tuple) else (expected,)
+            print(f'ONNX Runtime vs PyTorch at {height}x{width}: max relative difference '
+                  f'{max_relative_difference(outputs, expected):.2e}', flush=True)
         if repeats:
-            with torch.no_grad():
-                eager = median_seconds(lambda: module(image), repeats)
+            eager = median_seconds(pytorch, repeats)
             runtime = median_seconds(lambda: session.run(None, {'image': image.numpy()}), repeats)
             print(f'latency at {height}x{width}, median of {repeats} after a warm-up: ONNX Runtime '
                   f'{runtime:.3f} s, PyTorch eager {eager:.3f} s ({torch.get_num_threads()} threads)', flush=True)
@@ -78,7 +89,7 @@ def main():
         sys.exit('error: --opset must be at least 18 (the opset of the torch.export-based exporter)')
     try:
         cfg = read_config(args.config, args.cfg_options)
-        module, part, metadata = build_export_module(cfg, args.checkpoint, args.backbone_only)
+        module, part, metadata = build_export_module(cfg, args.checkpoint, args.backbone_only, args.features_only)
     except (InputError, CheckpointReadError) as exc:
         sys.exit(f'error: {exc}')
     shape = tuple(args.shape) if args.shape else export_shape(cfg)
