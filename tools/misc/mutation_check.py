@@ -142,6 +142,13 @@ MUTATIONS = [
     Mutation('onnx-pooling-bins', "exported UPerNet pools the pyramid with the wrong bins at sizes that don't divide",
              'mambavision_mm/deploy/onnx_export.py', '((i + 1) * height + out_h - 1) // out_h',
              '((i + 1) * height) // out_h', ('tests/test_mambavision_mm/test_deploy/test_onnx_export.py',)),
+    Mutation('onnx-roi-align-unshifted', "exported detectors pool every RoI half a pixel off (ONNX Runtime's default "
+             'RoiAlign mode)', 'mambavision_mm/deploy/onnx_ops.py', "coordinate_transformation_mode='half_pixel'",
+             "coordinate_transformation_mode='output_half_pixel'",
+             ('tests/test_mambavision_mm/test_deploy/test_onnx_ops.py',)),
+    Mutation('onnx-nms-across-classes', 'exported detectors suppress boxes of one class with boxes of another',
+             'mambavision_mm/deploy/detector_export.py', 'offsets = groups.to(boxes) * (max_coordinate + 1)',
+             'offsets = groups.to(boxes) * 0', ('tests/test_mambavision_mm/test_deploy/test_onnx_ops.py',)),
     Mutation('painting-without-boundaries', 'painted segmentations lose their region boundaries',
              'mambavision_mm/apis/painting.py', 'painted[boundary] = 255', 'painted[boundary] = 0',
              ('tests/test_mambavision_mm/test_apis/test_inference.py',)),
