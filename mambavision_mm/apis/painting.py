@@ -1,4 +1,6 @@
-"""Painting a segmentation: the class colours over the image, region boundaries and a legend."""
+"""Painting predictions: a segmentation (the class colours over the image, region boundaries and a legend) or
+detections given as arrays (mmdet's own visualizer, as tools/infer.py paints them), and the JSON record of
+detections that tools/infer.py writes."""
 from typing import List, Sequence, Tuple
 
 import cv2
@@ -37,3 +39,39 @@ def paint_segmentation(image_bgr: np.ndarray, labels: np.ndarray, classes: Seque
     entries = [(f'{classes[c]} {100 * fractions[classes[c]]:.1f}%', tuple(int(v) for v in colours[c]))
                for c in order]
     return _legend(painted, entries), dict(sorted(fractions.items(), key=lambda kv: -kv[1]))
+
+
+def paint_detections(image_bgr: np.ndarray, detections: dict, classes: Sequence[str], palette,
+                     score_thr: float) -> np.ndarray:
+    """The detections (numpy ``boxes``, ``scores``, ``labels``, optionally ``masks``) scored at least
+    ``score_thr``, painted by mmdet's DetLocalVisualizer with the classes and palette."""
+    import torch
+    from mmdet.structures import DetDataSample
+    from mmdet.visualization import DetLocalVisualizer
+    from mmengine.structures import InstanceData
+    instances = InstanceData(bboxes=torch.from_numpy(detections['boxes']), scores=torch.from_numpy(
+        detections['scores']), labels=torch.from_numpy(detections['labels']))
+    if 'masks' in detections:
+        instances.masks = torch.from_numpy(detections['masks'].astype(bool))
+    sample = DetDataSample(pred_instances=instances)
+    visualizer = DetLocalVisualizer(name=f'onnx_detections_{id(sample)}')
+    visualizer.dataset_meta = dict(classes=tuple(classes), palette=palette)
+    visualizer.add_datasample('image', cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB), data_sample=sample,
+                              draw_gt=False, show=False, pred_score_thr=score_thr)
+    return cv2.cvtColor(visualizer.get_image(), cv2.COLOR_RGB2BGR)
+
+
+def detection_record(path: str, detections: dict, classes: Sequence[str], score_thr: float) -> dict:
+    """The JSON record of tools/infer.py: every detection scored at least ``score_thr`` with its class, score,
+    box (x1, y1, x2, y2) and, with masks, its mask as COCO run-length encoding."""
+    from pycocotools import mask as mask_util
+    instances = []
+    for i in np.flatnonzero(detections['scores'] >= score_thr):
+        label = int(detections['labels'][i])
+        instance = {'class': classes[label], 'label': label, 'score': float(detections['scores'][i]),
+                    'bbox_xyxy': [float(v) for v in detections['boxes'][i]]}
+        if 'masks' in detections:
+            rle = mask_util.encode(np.asfortranarray(detections['masks'][i][:, :, None].astype(np.uint8)))[0]
+            instance['mask_rle'] = {'size': rle['size'], 'counts': rle['counts'].decode()}
+        instances.append(instance)
+    return {'image': path, 'score_thr': score_thr, 'instances': instances}

@@ -144,9 +144,10 @@ def dense_head_detections(head, features: Sequence[torch.Tensor], image_shape, c
 
 def roi_features(extractor, features: Sequence[torch.Tensor], rois: torch.Tensor) -> torch.Tensor:
     """SingleRoIExtractor's output: each RoI pooled from the level ``map_roi_levels`` gives it."""
-    # The heads' convolutions would otherwise make the tracer ask whether the count of RoIs (known only when
-    # the graph runs) is 0; the traced graph is the same for 0 RoIs, which ONNX Runtime runs to empty outputs.
-    torch._check(rois.shape[0] != 0)
+    if torch.compiler.is_exporting():
+        # The heads' convolutions would otherwise make the tracer ask whether the count of RoIs (known only
+        # when the graph runs) is 0; the graph is the same for 0 RoIs, which ONNX Runtime runs to empty outputs.
+        torch._check(rois.shape[0] != 0)
     levels = extractor.map_roi_levels(rois, len(features))
     pooled = features[0].new_zeros(rois.shape[0], extractor.out_channels, *extractor.roi_layers[0].output_size)
     for level, (feature, layer) in enumerate(zip(features, extractor.roi_layers)):

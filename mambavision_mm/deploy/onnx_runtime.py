@@ -1,4 +1,4 @@
-"""Running exported MambaVision segmentors in ONNX Runtime and painting their predictions
+"""Running exported MambaVision segmentors and detectors in ONNX Runtime and painting their predictions
 (tools/deployment/onnx_infer.py, pytorch2onnx.py's check)."""
 import json
 import os.path as osp
@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ..apis.inputs import InputError, collect_inputs, write_predictions
-from ..apis.painting import paint_segmentation
+from ..apis.painting import detection_record, paint_detections, paint_segmentation
 from .onnx_export import METADATA_PREFIX
 
 
@@ -62,23 +62,57 @@ def segment(session, image_bgr: np.ndarray, metadata: dict) -> np.ndarray:
     return logits[0].argmax(0).numpy()
 
 
+def detect(session, image_bgr: np.ndarray, metadata: dict) -> dict:
+    """An exported detector's ``boxes``, ``scores``, ``labels`` (and ``masks``) of one image, resized as the
+    test pipeline resizes it, with the boxes scaled and the masks resized back to the image's own size."""
+    resized = _rescale(image_bgr, json.loads(metadata.get('test_resize', 'null')))
+    batch = np.ascontiguousarray(resized.transpose(2, 0, 1)[None], dtype=np.float32)
+    names = [output.name for output in session.get_outputs()]
+    result = dict(zip(names, session.run(None, {session.get_inputs()[0].name: batch})))
+    height, width = image_bgr.shape[:2]
+    scale = np.array([resized.shape[1] / width, resized.shape[0] / height] * 2, np.float32)
+    result['boxes'] = result['boxes'] / scale
+    if 'masks' in result:
+        result['masks'] = np.stack([cv2.resize(m, (width, height), interpolation=cv2.INTER_NEAREST)
+                                    for m in result['masks']]) if len(result['masks']) else np.zeros(
+            (0, height, width), np.uint8)
+    return result
+
+
+def _check_input(session, onnx_file: str) -> None:
+    """InputError unless the file takes one (1, 3, H, W) float image, as our exporter writes it."""
+    spec = session.get_inputs()
+    if len(spec) != 1 or spec[0].type != 'tensor(float)' or len(spec[0].shape) != 4 or spec[0].shape[:2] != [1, 3]:
+        found = ', '.join(f'{i.name} {i.type} {i.shape}' for i in spec)
+        raise InputError(f'{onnx_file} takes {found}; onnx_infer.py runs files that take one image of shape '
+                         '(1, 3, H, W) float32, as pytorch2onnx.py writes them')
+
+
 def run_onnx_inference(onnx_file: str, inputs: Sequence[str], out_dir: str,
-                       providers: Sequence[str] = ('CPUExecutionProvider',)) -> Tuple[List[str], List[str]]:
-    """Paint and save the predictions of an exported segmentor, as tools/infer.py does; returns
-    (written images, skipped inputs)."""
+                       providers: Sequence[str] = ('CPUExecutionProvider',),
+                       score_thr: float = 0.3) -> Tuple[List[str], List[str]]:
+    """Paint and save the predictions of an exported segmentor or detector, as tools/infer.py does (a
+    detector's detections scored below ``score_thr`` are left out); returns (written images, skipped inputs)."""
     session = onnx_session(onnx_file, providers)
     files = collect_inputs(inputs)
     metadata = read_metadata(session)
-    if metadata.get('part') != 'segmentor':
-        raise InputError(f"{onnx_file} holds the {metadata.get('part', 'unknown')!r} part; onnx_infer.py paints "
-                         'the outputs of an exported segmentor (export without --backbone-only from an mmseg '
-                         'config)')
+    part = metadata.get('part')
+    if part not in ('segmentor', 'detector'):
+        raise InputError(f"{onnx_file} holds the {part or 'unknown'!r} part; onnx_infer.py paints the outputs of "
+                         'an exported segmentor or whole detector (export without --backbone-only or '
+                         '--features-only)')
+    _check_input(session, onnx_file)
     classes = json.loads(metadata['classes'])
     palette = json.loads(metadata['palette'])
 
     def predict(paths):
         for path in paths:
             image = cv2.imread(path, cv2.IMREAD_COLOR)
+            if part == 'detector':
+                detections = detect(session, image, metadata)
+                yield paint_detections(image, detections, classes, palette, score_thr), detection_record(
+                    path, detections, classes, score_thr)
+                continue
             labels = segment(session, image, metadata)
             painted, fractions = paint_segmentation(image, labels, classes, palette)
             yield painted, {'image': path, 'height': int(labels.shape[0]), 'width': int(labels.shape[1]),

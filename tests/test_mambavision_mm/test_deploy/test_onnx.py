@@ -133,10 +133,11 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
 
 @pytest.mark.slow
 def test_detector_features_at_800x1280():
-    """The detection windows (8, 8, 112, 56): 12,544-token Mamba windows in stage 3, the FPN maps out."""
+    """--features-only at the detection windows (8, 8, 112, 56): 12,544-token Mamba windows in stage 3, the FPN
+    maps out (one size: dynamic sizes are checked on the backbone and the whole detectors)."""
     import tempfile
     with tempfile.TemporaryDirectory() as folder:
-        log = run_tool([EXPORT, DET_CONFIG, '--out', os.path.join(folder, 'det.onnx'), '--shape', '800', '1280',
-                        '--dynamic', *NO_PRETRAINED], folder, timeout=900)
+        log = run_tool([EXPORT, DET_CONFIG, '--features-only', '--out', os.path.join(folder, 'det.onnx'),
+                        '--shape', '800', '1280', *NO_PRETRAINED], folder, timeout=900)
     printed = [float(v) for v in re.findall(r'max relative difference (\S+)', log)]
-    assert len(printed) == 2 and max(printed) <= 1e-4, log
+    assert len(printed) == 1 and max(printed) <= 1e-4, log

@@ -1,0 +1,89 @@
+"""Whole detectors in ONNX Runtime (tools/deployment/pytorch2onnx.py): Cascade Mask R-CNN, Mask R-CNN and
+RetinaNet exported once with dynamic height and width and compared with mmdet's own inference of the same
+checkpoint detection by detection, at three sizes; an export whose threshold nothing passes returns empty
+outputs; onnx_infer.py paints and records what tools/infer.py does.
+
+The models are the shipped configs with a smaller MambaVision-T (depths 1, 1, 2, 2; windows 8, 8, 14, 7) and a
+score threshold of 0: random weights then give the most detections each config allows, many of them close
+in score, which is where a difference in NMS, RoIAlign or the cascade would show."""
+import os
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip('onnxscript', reason='ONNX export needs the deploy extra: pip install -e .[deploy]')
+ort = pytest.importorskip('onnxruntime', reason='ONNX Runtime is in the deploy extra: pip install -e .[deploy]')
+
+from mambavision_mm.deploy.detection_match import match_detections  # noqa: E402
+from mambavision_mm.deploy.detector_export import mmdet_detections  # noqa: E402
+
+from ...helpers.paths import ROOT, TOY_DET  # noqa: E402
+from ...helpers.processes import run_tool  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+EXPORT = os.path.join(ROOT, 'tools/deployment/pytorch2onnx.py')
+ONNX_INFER = os.path.join(ROOT, 'tools/deployment/onnx_infer.py')
+MICRO = {'model.backbone.init_cfg': None, 'model.backbone.depths': [1, 1, 2, 2],
+         'model.backbone.window_size': [8, 8, 14, 7]}
+CONFIGS = {
+    'cascade-mask-rcnn': (TOY_DET, {'model.test_cfg.rcnn.score_thr': 0.0}),
+    'mask-rcnn': (os.path.join(ROOT, 'configs/mmdet/mask-rcnn_mambavision-t_fpn_1x_coco.py'),
+                  {'model.test_cfg.rcnn.score_thr': 0.0}),
+    'retinanet': (os.path.join(ROOT, 'configs/mmdet/retinanet_mambavision-t_fpn_1x_coco.py'),
+                  {'model.test_cfg.score_thr': 0.0}),
+}
+SIZES = [(224, 288), (301, 199), (160, 160)]
+
+
+def cfg_options(options):
+    """--cfg-options as mmengine's DictAction reads them (None, [1,1,2,2], 0.0)."""
+    return ['--cfg-options'] + [f'{k}={str(v).replace(" ", "")}' for k, v in options.items()]
+
+
+def export(tmp_path, name, options):
+    """The config's micro model with seeded random weights saved as a checkpoint, exported by the tool with
+    --dynamic; returns (the ONNX file, the mmdet model, the tool's output)."""
+    from mambavision_mm.apis.models import build_model, read_config
+    config, settings = CONFIGS[name]
+    options = {**MICRO, **settings, **options}
+    torch.manual_seed(0)
+    model = build_model(read_config(config, options))
+    model.init_weights()
+    checkpoint = tmp_path / f'{name}.pth'
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, checkpoint)
+    out = tmp_path / f'{name}.onnx'
+    log = run_tool([EXPORT, config, str(checkpoint), '--out', str(out), '--shape', '224', '288', '--dynamic',
+                    *cfg_options(options)], tmp_path, timeout=900)
+    return out, model.eval(), log
+
+
+@pytest.mark.parametrize('name', list(CONFIGS))
+def test_onnx_runtime_finds_what_mmdet_finds_at_three_sizes_from_one_file(name, tmp_path):
+    out, model, log = export(tmp_path, name, {})
+    assert log.count('ONNX Runtime vs mmdet at') == 2 and '100.0% found' in log, log
+    session = ort.InferenceSession(str(out), providers=['CPUExecutionProvider'])
+    names = [o.name for o in session.get_outputs()]
+    assert names == ['boxes', 'scores', 'labels'] + (['masks'] if name != 'retinanet' else [])
+    max_per_img = model.test_cfg.rcnn.max_per_img if name != 'retinanet' else model.bbox_head.test_cfg.max_per_img
+    for height, width in SIZES:
+        image = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(height)) * 255
+        expected = mmdet_detections(model, image)
+        outputs = dict(zip(names, session.run(None, {'image': image.numpy()})))
+        assert outputs['labels'].dtype == np.int64 and len(outputs['boxes']) <= max_per_img
+        if 'masks' in outputs:
+            assert outputs['masks'].shape == (len(outputs['boxes']), height, width)
+        match = match_detections(expected, outputs)
+        assert match['reference'] > 0.5 * max_per_img, match  # enough detections to compare
+        assert match['found'] >= 0.95 and match['box_difference'] <= 0.05 and match['score_difference'] <= 1e-3, \
+            match
+        assert match.get('mask_iou', 1.0) >= 0.99, match
+
+
+def test_an_image_without_detections_gives_empty_outputs(tmp_path):
+    out, _, log = export(tmp_path, 'cascade-mask-rcnn', {'model.test_cfg.rcnn.score_thr': 1.0})
+    assert '0 vs 0 detections' in log
+    session = ort.InferenceSession(str(out), providers=['CPUExecutionProvider'])
+    outputs = session.run(None, {'image': np.random.RandomState(0).rand(1, 3, 200, 250).astype(np.float32) * 255})
+    assert [o.shape for o in outputs] == [(0, 4), (0,), (0,), (0, 200, 250)]
