@@ -55,7 +55,7 @@ def paint_detections(image_bgr: np.ndarray, detections: dict, classes: Sequence[
         instances.masks = torch.from_numpy(detections['masks'].astype(bool))
     sample = DetDataSample(pred_instances=instances)
     visualizer = DetLocalVisualizer(name=f'onnx_detections_{id(sample)}')
-    visualizer.dataset_meta = dict(classes=tuple(classes), palette=palette)
+    visualizer.dataset_meta = dict(classes=tuple(classes), palette=[tuple(c) for c in palette] if palette else None)
     visualizer.add_datasample('image', cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB), data_sample=sample,
                               draw_gt=False, show=False, pred_score_thr=score_thr)
     return cv2.cvtColor(visualizer.get_image(), cv2.COLOR_RGB2BGR)

@@ -250,12 +250,17 @@ def export_onnx(module: nn.Module, part: str, metadata: dict, out: str, shape: T
     program = torch.onnx.export(module, (example,), dynamo=True, dynamic_shapes=dynamic_shapes,
                                 opset_version=opset, input_names=['image'], output_names=output_names,
                                 custom_translation_table=onnx_translations(), optimize=False, verbose=False)
-    program.save(out)
     seconds = time.perf_counter() - start
-    model = onnx.load(out)
     input_shape = [1, 3, 'height' if dynamic else shape[0], 'width' if dynamic else shape[1]]
     for key, value in dict(metadata, input_shape=json.dumps(input_shape), opset=opset).items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = METADATA_PREFIX + key, str(value)
-    onnx.save(model, out)
+        program.model.metadata_props[METADATA_PREFIX + key] = str(value)
+    # Written under another name and renamed: an interrupted write never leaves a half file at ``out``.
+    partial = f'{out}.partial'
+    try:
+        program.save(partial)
+        os.replace(partial, out)
+    finally:
+        if osp.exists(partial):
+            os.remove(partial)
+    model = onnx.load(out, load_external_data=False)
     return dict(seconds=seconds, nodes=len(model.graph.node), size=osp.getsize(out), shape=shape)

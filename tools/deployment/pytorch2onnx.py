@@ -1,17 +1,20 @@
-"""Export a MambaVision backbone, segmentor or detector's features to ONNX and check it in ONNX Runtime.
+"""Export a MambaVision backbone, segmentor or whole detector to ONNX and check it in ONNX Runtime.
 
     python tools/deployment/pytorch2onnx.py CONFIG [CHECKPOINT] --out FILE.onnx [--shape H W] [--dynamic]
-        [--backbone-only] [--opset 18] [--no-verify] [--repeats N] [--cfg-options key=value ...]
+        [--backbone-only | --features-only] [--opset 18] [--no-verify] [--repeats N] [--cfg-options key=value ...]
 
 From an mmseg config: the segmentor (image in, logits at the input's resolution out). From an mmdet config:
-the backbone and neck (image in, FPN maps out); the detection heads are not exported. With --backbone-only:
-the backbone (normalised tensor in, four feature maps out); CHECKPOINT may then also be a published
-classification file. Without CHECKPOINT the model keeps its initial weights. --shape defaults to the
-config's test size (512x512 for ADE20K, 800x1333 for COCO). --dynamic makes height and width dynamic axes.
+the whole detector (image in; boxes, scores, labels and, with a mask head, masks out; the test config's
+thresholds, NMS and max_per_img as they are after --cfg-options), or with --features-only its backbone and
+neck (FPN maps out). With --backbone-only: the backbone (normalised tensor in, four feature maps out);
+CHECKPOINT may then also be a published classification file. Without CHECKPOINT the model keeps its initial
+weights. --shape defaults to the config's test size (512x512 for ADE20K, 800x1333 for COCO). --dynamic makes
+height and width dynamic axes.
 
 After export the file is run in ONNX Runtime at the export size (and, with --dynamic, at a second, odd
-size) and compared with PyTorch: the largest difference relative to the output's largest magnitude.
---repeats N also times both, the median of N runs after that first one.
+size) and compared: a detector's detections with mmdet's own inference, detection by detection; other parts'
+outputs with PyTorch, as the largest difference relative to the output's largest magnitude. --repeats N also
+times both, the median of N runs after that first one. Nothing is left at --out when the export fails.
 """
 import argparse
 import os.path as osp
