@@ -129,6 +129,11 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
     message = run_tool([ONNX_INFER, str(tmp_path / 'none.onnx'), str(tmp_path), '--out-dir', 'o'], tmp_path,
                        ok=False)
     assert message.strip().splitlines()[-1] == f'error: ONNX file {tmp_path / "none.onnx"} does not exist'
+    message = run_tool([EXPORT, DET_CONFIG, '--out', 'x.onnx', *NO_PRETRAINED, 'model.test_cfg.rcnn.nms.type=soft_nms'],
+                       tmp_path, ok=False)
+    assert message.strip().splitlines()[-1].startswith(
+        "error: CascadeRCNN: NMS of type 'soft_nms' (only \"nms\") cannot be exported as a whole detector")
+    assert not os.listdir(tmp_path)
 
 
 @pytest.mark.slow
