@@ -146,3 +146,24 @@ def test_detector_features_at_800x1280():
                         '--shape', '800', '1280', *NO_PRETRAINED], folder, timeout=900)
     printed = [float(v) for v in re.findall(r'max relative difference (\S+)', log)]
     assert len(printed) == 1 and max(printed) <= 1e-4, log
+
+
+def test_onnx_infer_names_the_input_a_file_should_take(tmp_path):
+    """A detector file whose input is not one (1, 3, H, W) float image: one line naming what was expected."""
+    import onnx
+    from onnx import TensorProto, helper
+    graph = helper.make_graph([helper.make_node('Identity', ['image'], ['boxes'])], 'g',
+                              [helper.make_tensor_value_info('image', TensorProto.UINT8, [1, 'height', 'width', 3])],
+                              [helper.make_tensor_value_info('boxes', TensorProto.UINT8, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 18)])
+    for key, value in {'part': 'detector', 'classes': '["a"]', 'palette': 'null'}.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = f'mambavision.{key}', value
+    onnx.save(model, str(tmp_path / 'other.onnx'))
+    cv2.imwrite(str(tmp_path / 'a.png'), np.zeros((20, 30, 3), np.uint8))
+    message = run_tool([ONNX_INFER, str(tmp_path / 'other.onnx'), str(tmp_path / 'a.png'), '--out-dir', 'o'],
+                       tmp_path, ok=False)
+    assert message.strip().splitlines()[-1] == (
+        f"error: {tmp_path / 'other.onnx'} takes image tensor(uint8) [1, 'height', 'width', 3]; onnx_infer.py runs "
+        'files that take one image of shape (1, 3, H, W) float32, as pytorch2onnx.py writes them')
+    assert not (tmp_path / 'o').exists()
