@@ -188,6 +188,8 @@ def build_export_module(cfg: Config, checkpoint: Optional[str] = None, backbone_
         metadata.update(classes=json.dumps(list(meta.get('classes', []))),
                         palette=json.dumps([list(map(int, c)) for c in meta.get('palette', [])] or None),
                         test_resize=json.dumps(test_resize(cfg)))
+    if part == 'detector':  # the contract: what comes out, and the thresholds baked in
+        metadata.update(outputs=json.dumps(module.output_names()), test_cfg=json.dumps(cfg.model.test_cfg))
     return module.eval(), part, metadata
 
 

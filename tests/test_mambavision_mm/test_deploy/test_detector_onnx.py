@@ -84,6 +84,9 @@ def test_onnx_runtime_finds_what_mmdet_finds_at_three_sizes_from_one_file(name, 
     session = ort.InferenceSession(str(out), providers=['CPUExecutionProvider'])
     names = [o.name for o in session.get_outputs()]
     assert names == ['boxes', 'scores', 'labels'] + (['masks'] if name != 'retinanet' else [])
+    metadata = session.get_modelmeta().custom_metadata_map
+    assert json.loads(metadata['mambavision.outputs']) == names
+    assert json.loads(metadata['mambavision.test_cfg']) == json.loads(json.dumps(model.test_cfg))
     max_per_img = model.test_cfg.rcnn.max_per_img if name != 'retinanet' else model.bbox_head.test_cfg.max_per_img
     for height, width in SIZES:
         image = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(height)) * 255
