@@ -11,7 +11,7 @@ import cv2
 
 from .inputs import collect_inputs, write_predictions
 from .models import check_checkpoint_path, dataset_meta, load_checkpoint, read_config, task_scope
-from .painting import paint_segmentation
+from .painting import detection_record, paint_segmentation
 
 
 def build_inferencer(config: str, checkpoint: str, device: str):
@@ -43,11 +43,8 @@ def _detection_outputs(inferencer, files, score_thr):
                         pred_score_thr=score_thr)
     classes = inferencer.model.dataset_meta['classes']
     for path, pred, vis in zip(files, result['predictions'], result['visualization']):
-        keep = [i for i, s in enumerate(pred['scores']) if s >= score_thr]
-        record = {'image': path, 'score_thr': score_thr,
-                  'instances': [{'class': classes[pred['labels'][i]], 'label': pred['labels'][i],
-                                 'score': pred['scores'][i], 'bbox_xyxy': pred['bboxes'][i],
-                                 **({'mask_rle': pred['masks'][i]} if 'masks' in pred else {})} for i in keep]}
+        record = detection_record(path, pred['bboxes'], pred['scores'], pred['labels'], classes, score_thr,
+                                  pred.get('masks'))
         yield cv2.cvtColor(vis, cv2.COLOR_RGB2BGR), record
 
 

@@ -1,7 +1,7 @@
 """Painting predictions: a segmentation (the class colours over the image, region boundaries and a legend) or
 detections given as arrays (mmdet's own visualizer, as tools/infer.py paints them), and the JSON record of
 detections that tools/infer.py writes."""
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -61,17 +61,25 @@ def paint_detections(image_bgr: np.ndarray, detections: dict, classes: Sequence[
     return cv2.cvtColor(visualizer.get_image(), cv2.COLOR_RGB2BGR)
 
 
-def detection_record(path: str, detections: dict, classes: Sequence[str], score_thr: float) -> dict:
-    """The JSON record of tools/infer.py: every detection scored at least ``score_thr`` with its class, score,
-    box (x1, y1, x2, y2) and, with masks, its mask as COCO run-length encoding."""
+def mask_rle(mask: np.ndarray) -> dict:
+    """A (H, W) mask as COCO run-length encoding with text counts, as mmdet's DetInferencer writes masks."""
     from pycocotools import mask as mask_util
+    rle = mask_util.encode(np.asfortranarray(mask[:, :, None].astype(np.uint8)))[0]
+    return {'size': rle['size'], 'counts': rle['counts'].decode()}
+
+
+def detection_record(path: str, boxes, scores, labels, classes: Sequence[str], score_thr: float,
+                     masks_rle: Optional[Sequence[dict]] = None) -> dict:
+    """The JSON record of tools/infer.py and onnx_infer.py: every detection scored at least ``score_thr`` with
+    its class, score, box (x1, y1, x2, y2) and, given ``masks_rle``, its mask as COCO run-length encoding."""
     instances = []
-    for i in np.flatnonzero(detections['scores'] >= score_thr):
-        label = int(detections['labels'][i])
-        instance = {'class': classes[label], 'label': label, 'score': float(detections['scores'][i]),
-                    'bbox_xyxy': [float(v) for v in detections['boxes'][i]]}
-        if 'masks' in detections:
-            rle = mask_util.encode(np.asfortranarray(detections['masks'][i][:, :, None].astype(np.uint8)))[0]
-            instance['mask_rle'] = {'size': rle['size'], 'counts': rle['counts'].decode()}
+    for i, score in enumerate(scores):
+        if score < score_thr:
+            continue
+        label = int(labels[i])
+        instance = {'class': classes[label], 'label': label, 'score': float(score),
+                    'bbox_xyxy': [float(v) for v in boxes[i]]}
+        if masks_rle is not None:
+            instance['mask_rle'] = masks_rle[i]
         instances.append(instance)
     return {'image': path, 'score_thr': score_thr, 'instances': instances}

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ..apis.inputs import InputError, collect_inputs, write_predictions
-from ..apis.painting import detection_record, paint_detections, paint_segmentation
+from ..apis.painting import detection_record, mask_rle, paint_detections, paint_segmentation
 from .onnx_export import METADATA_PREFIX
 
 
@@ -110,8 +110,12 @@ def run_onnx_inference(onnx_file: str, inputs: Sequence[str], out_dir: str,
             image = cv2.imread(path, cv2.IMREAD_COLOR)
             if part == 'detector':
                 detections = detect(session, image, metadata)
+                kept = detections['scores'] >= score_thr  # only the masks written are encoded
+                detections = {key: value[kept] for key, value in detections.items()}
+                masks_rle = [mask_rle(m) for m in detections['masks']] if 'masks' in detections else None
                 yield paint_detections(image, detections, classes, palette, score_thr), detection_record(
-                    path, detections, classes, score_thr)
+                    path, detections['boxes'], detections['scores'], detections['labels'], classes, score_thr,
+                    masks_rle)
                 continue
             labels = segment(session, image, metadata)
             painted, fractions = paint_segmentation(image, labels, classes, palette)
