@@ -228,7 +228,6 @@ def export_onnx(module: nn.Module, part: str, metadata: dict, out: str, shape: T
     """Export ``module`` at (1, 3, H, W) to ``out`` with the metadata; returns timings and the graph's size.
 
     With ``dynamic`` the example may be a little larger than ``shape`` (see :func:`traceable_shape`)."""
-    import onnx
     if dynamic:
         shape = traceable_shape(module, shape)
     example = torch.rand(1, 3, *shape) * (1.0 if part == 'backbone' else 255.0)
@@ -264,5 +263,4 @@ def export_onnx(module: nn.Module, part: str, metadata: dict, out: str, shape: T
     finally:
         if osp.exists(partial):
             os.remove(partial)
-    model = onnx.load(out, load_external_data=False)
-    return dict(seconds=seconds, nodes=len(model.graph.node), size=osp.getsize(out), shape=shape)
+    return dict(seconds=seconds, nodes=len(program.model.graph), size=osp.getsize(out), shape=shape)
