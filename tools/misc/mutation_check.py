@@ -149,6 +149,10 @@ MUTATIONS = [
     Mutation('onnx-nms-across-classes', 'exported detectors suppress boxes of one class with boxes of another',
              'mambavision_mm/deploy/detector_export.py', 'offsets = groups.to(boxes) * (max_coordinate + 1)',
              'offsets = groups.to(boxes) * 0', ('tests/test_mambavision_mm/test_deploy/test_onnx_ops.py',)),
+    Mutation('onnx-rpn-nms-across-levels', "exported two-stage detectors run one RPN NMS across FPN levels, not "
+             "mmdet's per-level NMS", 'mambavision_mm/deploy/detector_export.py',
+             'groups = torch.cat(all_groups) if proposals else labels', 'groups = labels',
+             ('tests/test_mambavision_mm/test_deploy/test_onnx_ops.py',)),
     Mutation('painting-without-boundaries', 'painted segmentations lose their region boundaries',
              'mambavision_mm/apis/painting.py', 'painted[boundary] = 255', 'painted[boundary] = 0',
              ('tests/test_mambavision_mm/test_apis/test_inference.py',)),

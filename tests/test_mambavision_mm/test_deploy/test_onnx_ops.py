@@ -81,3 +81,29 @@ def test_class_wise_nms_keeps_what_mmdet_keeps_best_first(tmp_path):
     below = session.run(None, {'boxes': boxes.numpy(), 'scores': (scores * 0.05).numpy(),
                                'labels': labels.numpy()})[0]
     assert below.shape == (0,)
+
+
+def test_rpn_proposals_are_mmdets_with_nms_per_level():
+    """The exported RPN's proposals (detector_export.dense_head_detections) against mmdet's predict_by_feat on
+    the same features: the same boxes in the same order, NMS run within each FPN level as mmdet runs it."""
+    from mmdet.models.dense_heads import RPNHead
+    from mmdet.structures import DetDataSample  # noqa: F401  (registers mmdet's modules)
+    from mmengine.config import ConfigDict
+
+    from mambavision_mm.deploy.detector_export import dense_head_detections
+    torch.manual_seed(0)
+    cfg = ConfigDict(nms_pre=300, max_per_img=200, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0)
+    head = RPNHead(in_channels=8, feat_channels=8, test_cfg=cfg,
+                   # Anchors of one size on every level: boxes of different levels overlap, so one NMS across
+                   # levels would keep fewer of them.
+                   anchor_generator=dict(type='AnchorGenerator', scales=[1], ratios=[0.5, 1.0, 2.0],
+                                         strides=[4, 8, 16, 32, 64], base_sizes=[48] * 5),
+                   bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4, target_stds=[1.0] * 4)).eval()
+    features = [torch.randn(1, 8, 64 // 2 ** i, 96 // 2 ** i) for i in range(5)]
+    with torch.no_grad():
+        boxes, scores, _ = dense_head_detections(head, features, (256, 384), cfg, proposals=True)
+        expected = head.predict_by_feat(*head(features), batch_img_metas=[dict(img_shape=(256, 384))], cfg=cfg,
+                                        rescale=False)[0]
+    assert len(boxes) == len(expected.bboxes) > 100
+    torch.testing.assert_close(boxes, expected.bboxes, rtol=0, atol=1e-4)
+    torch.testing.assert_close(scores, expected.scores, rtol=0, atol=1e-6)
