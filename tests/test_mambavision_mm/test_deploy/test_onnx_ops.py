@@ -87,10 +87,11 @@ def test_rpn_proposals_are_mmdets_with_nms_per_level():
     """The exported RPN's proposals (detector_export.dense_head_detections) against mmdet's predict_by_feat on
     the same features: the same boxes in the same order, NMS run within each FPN level as mmdet runs it."""
     from mmdet.models.dense_heads import RPNHead
-    from mmdet.structures import DetDataSample  # noqa: F401  (registers mmdet's modules)
     from mmengine.config import ConfigDict
+    from mmengine.registry import init_default_scope
 
     from mambavision_mm.deploy.detector_export import dense_head_detections
+    init_default_scope('mmdet')  # an earlier test may have left mmseg's scope, where mmdet's coders are unknown
     torch.manual_seed(0)
     cfg = ConfigDict(nms_pre=300, max_per_img=200, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0)
     head = RPNHead(in_channels=8, feat_channels=8, test_cfg=cfg,
