@@ -151,6 +151,9 @@ def build_export_module(cfg: Config, checkpoint: Optional[str] = None, backbone_
     if checkpoint is not None:
         check_checkpoint_path(checkpoint)
     scope = task_scope(cfg)
+    if features_only and scope != 'mmdet':
+        raise InputError(f'--features-only exports the backbone and neck of a detector; {osp.basename(cfg.filename)} '
+                         f'is an {scope} config (--backbone-only exports its backbone)')
     cfg = copy.deepcopy(cfg)
     # The graph needs a scan made of standard operators, whatever backend the config asks for.
     cfg.model.backbone.scan_backend = 'torch'

@@ -41,9 +41,10 @@ def parse_args():
     parser.add_argument('--out', required=True, help='the .onnx file to write')
     parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'), help='example input size')
     parser.add_argument('--dynamic', action='store_true', help='height and width as dynamic axes')
-    parser.add_argument('--backbone-only', action='store_true', help='export the backbone alone')
-    parser.add_argument('--features-only', action='store_true',
-                        help="export a detector's backbone and neck (FPN maps out) instead of the whole detector")
+    part = parser.add_mutually_exclusive_group()
+    part.add_argument('--backbone-only', action='store_true', help='export the backbone alone')
+    part.add_argument('--features-only', action='store_true',
+                      help="export a detector's backbone and neck (FPN maps out) instead of the whole detector")
     parser.add_argument('--opset', type=int, default=18, help='ONNX opset (at least 18)')
     parser.add_argument('--no-verify', action='store_true', help='skip the ONNX Runtime check')
     parser.add_argument('--repeats', type=int, default=0,

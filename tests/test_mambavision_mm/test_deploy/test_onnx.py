@@ -133,6 +133,10 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
                        tmp_path, ok=False)
     assert message.strip().splitlines()[-1].startswith(
         "error: CascadeRCNN: NMS of type 'soft_nms' (only \"nms\") cannot be exported as a whole detector")
+    message = run_tool([EXPORT, SEG_CONFIG, '--features-only', '--out', 'x.onnx', *NO_PRETRAINED], tmp_path, ok=False)
+    assert message.strip().splitlines()[-1] == (
+        'error: --features-only exports the backbone and neck of a detector; '
+        'upernet_mambavision-t_160k_ade20k-512x512.py is an mmseg config (--backbone-only exports its backbone)')
     assert not os.listdir(tmp_path)
 
 
