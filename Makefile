@@ -18,14 +18,20 @@ $(STAMP): pyproject.toml setup.py requirements/runtime.txt requirements/tests.tx
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+# Tests run in WORKERS pytest-xdist processes, a test file to each in turn (module fixtures are built once), with
+# one thread per process: on 2 cores two workers overlap one test's imports and subprocess start-up with another's
+# computation, where one worker with two threads leaves a core idle.
+WORKERS ?= 2
+PYTEST := OMP_NUM_THREADS=1 $(PY) -m pytest -n $(WORKERS) --dist loadfile
+
 test: lint
-	$(PY) -m pytest --durations=15
+	$(PYTEST) --durations=15
 
 test-slow: $(STAMP)
-	$(PY) -m pytest -m slow --durations=15
+	$(PYTEST) -m slow --durations=15
 
 test-all: $(STAMP)
-	$(PY) -m pytest -m ''
+	$(PYTEST) -m ''
 
 mutation-check: $(STAMP)
 	$(PY) tools/misc/mutation_check.py
