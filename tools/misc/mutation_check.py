@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import NamedTuple, Tuple
+from typing import List, NamedTuple, Tuple
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 # Not copied: at the top of the repository, and anywhere.
@@ -143,8 +143,9 @@ MUTATIONS = [
              'mambavision_mm/deploy/onnx_export.py', '((i + 1) * height + out_h - 1) // out_h',
              '((i + 1) * height) // out_h', ('tests/test_mambavision_mm/test_deploy/test_onnx_export.py',)),
     Mutation('onnx-roi-align-unshifted', "exported detectors pool every RoI half a pixel off (ONNX Runtime's default "
-             'RoiAlign mode)', 'mambavision_mm/deploy/onnx_ops.py', "coordinate_transformation_mode='half_pixel'",
-             "coordinate_transformation_mode='output_half_pixel'",
+             'RoiAlign mode)', 'mambavision_mm/deploy/onnx_ops.py',
+             "batch_indices, coordinate_transformation_mode='half_pixel'",
+             "batch_indices, coordinate_transformation_mode='output_half_pixel'",
              ('tests/test_mambavision_mm/test_deploy/test_onnx_ops.py',)),
     Mutation('onnx-nms-across-classes', 'exported detectors suppress boxes of one class with boxes of another',
              'mambavision_mm/deploy/detector_export.py', 'offsets = groups.to(boxes) * (max_coordinate + 1)',
@@ -220,15 +221,24 @@ def check_baseline(mutations, scratch: str) -> None:
         raise SystemExit(f'error: the tests fail without any mutation:\n{last_lines(result, 15)}')
 
 
+def stale(mutations) -> List[str]:
+    """What no longer fits the source: a mutation's text not found exactly once in its file, a test file gone."""
+    problems = []
+    for m in mutations:
+        path = os.path.join(ROOT, m.path)
+        count = open(path).read().count(m.old) if os.path.exists(path) else 0
+        if count != 1:
+            problems.append(f'mutation {m.name}: {m.path} holds its text {count} times, not once')
+        problems += [f'mutation {m.name}: test {t} does not exist' for t in m.tests
+                     if not os.path.exists(os.path.join(ROOT, t.split('::')[0]))]
+    return problems
+
+
 def run_mutation(mutation: Mutation, scratch: str) -> Tuple[bool, float, str]:
     """(caught, seconds, the tests' last output lines)."""
     path = os.path.join(scratch, mutation.path)
     with open(path) as f:
         original = f.read()
-    count = original.count(mutation.old)
-    if count != 1:
-        raise SystemExit(f'error: mutation {mutation.name}: {mutation.path} holds its text {count} times, not once; '
-                         'update the list')
     with open(path, 'w') as f:
         f.write(original.replace(mutation.old, mutation.new))
     start = time.perf_counter()
@@ -252,11 +262,17 @@ def main() -> int:
     if args.list:
         for m in MUTATIONS:
             print(f'{m.name:36} {m.path}: {m.why}')
-        return 0
+        problems = stale(MUTATIONS)
+        for problem in problems:
+            print(f'error: {problem}; update the list')
+        return 1 if problems else 0
     unknown = set(args.only or ()) - {m.name for m in MUTATIONS}
     if unknown:
         parser.error(f'unknown mutations {sorted(unknown)}; see --list')
     chosen = [m for m in MUTATIONS if not args.only or m.name in args.only]
+    problems = stale(chosen)
+    if problems:
+        raise SystemExit('\n'.join(f'error: {problem}; update the list' for problem in problems))
     scratch = args.keep or tempfile.mkdtemp(prefix='mutation_check_')
     survived = []
     try:
