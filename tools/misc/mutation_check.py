@@ -222,16 +222,20 @@ def check_baseline(mutations, scratch: str) -> None:
 
 
 def stale(mutations) -> List[str]:
-    """What no longer fits the source: a mutation's text not found exactly once in its file, a test file gone."""
+    """One error line for each thing that no longer fits the source: a mutation's text not found exactly once in
+    its file, a test file gone."""
     problems = []
     for m in mutations:
         path = os.path.join(ROOT, m.path)
-        count = open(path).read().count(m.old) if os.path.exists(path) else 0
+        count = 0
+        if os.path.exists(path):
+            with open(path) as f:
+                count = f.read().count(m.old)
         if count != 1:
             problems.append(f'mutation {m.name}: {m.path} holds its text {count} times, not once')
         problems += [f'mutation {m.name}: test {t} does not exist' for t in m.tests
                      if not os.path.exists(os.path.join(ROOT, t.split('::')[0]))]
-    return problems
+    return [f'error: {problem}; update the list' for problem in problems]
 
 
 def run_mutation(mutation: Mutation, scratch: str) -> Tuple[bool, float, str]:
@@ -264,7 +268,7 @@ def main() -> int:
             print(f'{m.name:36} {m.path}: {m.why}')
         problems = stale(MUTATIONS)
         for problem in problems:
-            print(f'error: {problem}; update the list')
+            print(problem)
         return 1 if problems else 0
     unknown = set(args.only or ()) - {m.name for m in MUTATIONS}
     if unknown:
@@ -272,7 +276,7 @@ def main() -> int:
     chosen = [m for m in MUTATIONS if not args.only or m.name in args.only]
     problems = stale(chosen)
     if problems:
-        raise SystemExit('\n'.join(f'error: {problem}; update the list' for problem in problems))
+        raise SystemExit('\n'.join(problems))
     scratch = args.keep or tempfile.mkdtemp(prefix='mutation_check_')
     survived = []
     try:
