@@ -1,6 +1,6 @@
 """MambaVision backbone for dense prediction: multi-scale features at strides 4, 8, 16 and 32."""
 import os
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -11,21 +11,29 @@ from .checkpoint import load_pretrained
 from .hub import is_url
 from .layers import ConvBlock, Downsample, LayerNorm2d, MambaVisionBlock, MambaVisionMixer, PatchEmbed
 
-# Published ImageNet configurations. window_size holds the classification windows; dense-prediction
-# configs pass their own.
+# Published ImageNet configurations, each complete: its aliases and every architecture hyper-parameter.
+# window_size holds the classification windows; dense-prediction configs pass their own.
+_CLASSIFICATION_WINDOWS = (8, 8, 14, 7)
 ARCH_SETTINGS = {
-    't': dict(dim=80, in_dim=32, depths=(1, 3, 8, 4), num_heads=(2, 4, 8, 16), layer_scale=None),
-    't2': dict(dim=80, in_dim=32, depths=(1, 3, 11, 4), num_heads=(2, 4, 8, 16), layer_scale=None),
-    's': dict(dim=96, in_dim=64, depths=(3, 3, 7, 5), num_heads=(2, 4, 8, 16), layer_scale=None),
-    'b': dict(dim=128, in_dim=64, depths=(3, 3, 10, 5), num_heads=(2, 4, 8, 16), layer_scale=1e-5),
-    'l': dict(dim=196, in_dim=64, depths=(3, 3, 10, 5), num_heads=(4, 8, 16, 32), layer_scale=1e-5),
-    'l2': dict(dim=196, in_dim=64, depths=(3, 3, 12, 5), num_heads=(4, 8, 16, 32), layer_scale=1e-5),
-    'l3': dict(dim=256, in_dim=64, depths=(3, 3, 20, 10), num_heads=(4, 8, 16, 32), layer_scale=1e-5),
+    't': dict(aliases=('tiny',), dim=80, in_dim=32, depths=(1, 3, 8, 4), num_heads=(2, 4, 8, 16),
+              window_size=_CLASSIFICATION_WINDOWS, mlp_ratio=4.0, layer_scale=None),
+    't2': dict(aliases=('tiny2',), dim=80, in_dim=32, depths=(1, 3, 11, 4), num_heads=(2, 4, 8, 16),
+               window_size=_CLASSIFICATION_WINDOWS, mlp_ratio=4.0, layer_scale=None),
+    's': dict(aliases=('small',), dim=96, in_dim=64, depths=(3, 3, 7, 5), num_heads=(2, 4, 8, 16),
+              window_size=_CLASSIFICATION_WINDOWS, mlp_ratio=4.0, layer_scale=None),
+    'b': dict(aliases=('base',), dim=128, in_dim=64, depths=(3, 3, 10, 5), num_heads=(2, 4, 8, 16),
+              window_size=_CLASSIFICATION_WINDOWS, mlp_ratio=4.0, layer_scale=1e-5),
+    'l': dict(aliases=('large',), dim=196, in_dim=64, depths=(3, 3, 10, 5), num_heads=(4, 8, 16, 32),
+              window_size=_CLASSIFICATION_WINDOWS, mlp_ratio=4.0, layer_scale=1e-5),
+    'l2': dict(aliases=('large2',), dim=196, in_dim=64, depths=(3, 3, 12, 5), num_heads=(4, 8, 16, 32),
+               window_size=_CLASSIFICATION_WINDOWS, mlp_ratio=4.0, layer_scale=1e-5),
+    'l3': dict(aliases=('large3',), dim=256, in_dim=64, depths=(3, 3, 20, 10), num_heads=(4, 8, 16, 32),
+               window_size=_CLASSIFICATION_WINDOWS, mlp_ratio=4.0, layer_scale=1e-5),
 }
-for _setting in ARCH_SETTINGS.values():
-    _setting.update(window_size=(8, 8, 14, 7), mlp_ratio=4.0)
-ARCH_ALIASES = {'tiny': 't', 'tiny2': 't2', 'small': 's', 'base': 'b', 'large': 'l', 'large2': 'l2',
-                'large3': 'l3'}
+ARCH_ALIASES = {alias: name for name, setting in ARCH_SETTINGS.items() for alias in setting['aliases']}
+# What an arch given as a dict must hold, and what it may add (the defaults of the published models otherwise).
+ESSENTIAL_ARCH_KEYS = ('dim', 'in_dim', 'depths', 'num_heads', 'window_size')
+OPTIONAL_ARCH_KEYS = {'mlp_ratio': 4.0, 'layer_scale': None}
 
 _FROM_ARCH = object()  # marks an argument left to the arch's default (None is a real value for layer_scale)
 
@@ -102,24 +110,34 @@ class MambaVisionStage(nn.Module):
         return x, (self.downsample(x) if self.downsample is not None else x)
 
 
-def _resolve_arch(arch: Optional[str]) -> dict:
+def _resolve_arch(arch) -> dict:
+    """The hyper-parameters of ``arch``: a name or alias of :data:`ARCH_SETTINGS`, a dict of the essential keys
+    (and optionally mlp_ratio and layer_scale), or None (everything given as arguments)."""
     if arch is None:
         return {}
+    if isinstance(arch, dict):
+        unknown = sorted(set(arch) - set(ESSENTIAL_ARCH_KEYS) - set(OPTIONAL_ARCH_KEYS))
+        missing = [k for k in ESSENTIAL_ARCH_KEYS if k not in arch]
+        if unknown or missing:
+            raise ValueError(f'a MambaVision arch given as a dict needs {list(ESSENTIAL_ARCH_KEYS)} and may add '
+                             f'{list(OPTIONAL_ARCH_KEYS)}; missing {missing}, unknown {unknown}')
+        return {**OPTIONAL_ARCH_KEYS, **arch}
     key = str(arch).lower()
     key = ARCH_ALIASES.get(key, key)
     if key not in ARCH_SETTINGS:
         names = sorted(set(ARCH_SETTINGS) | set(ARCH_ALIASES))
-        raise ValueError(f'unknown MambaVision arch {arch!r}; choose one of {names} or pass arch=None '
-                         'with dim, in_dim, depths, num_heads and window_size')
-    return dict(ARCH_SETTINGS[key])
+        raise ValueError(f'unknown MambaVision arch {arch!r}; choose one of {names}, give a dict of '
+                         f'{list(ESSENTIAL_ARCH_KEYS)}, or pass arch=None with those as arguments')
+    return {k: v for k, v in ARCH_SETTINGS[key].items() if k != 'aliases'}
 
 
 class MambaVision(nn.Module):
     """MambaVision backbone returning one LayerNorm-ed (B, C_i, H_i, W_i) map per index in ``out_indices``.
 
     Args:
-        arch: 't', 't2', 's', 'b', 'l', 'l2', 'l3' (or 'tiny', ..., 'large3'), or None to give every
-            hyper-parameter explicitly. Explicit arguments override the arch's defaults.
+        arch: 't', 't2', 's', 'b', 'l', 'l2', 'l3' (or 'tiny', ..., 'large3'); a dict of dim, in_dim, depths,
+            num_heads and window_size (optionally mlp_ratio, layer_scale); or None to give every
+            hyper-parameter explicitly. Explicit arguments override the arch's.
         dim, in_dim, depths, num_heads, window_size, mlp_ratio, layer_scale: architecture; window_size
             is part of the model's behaviour (see :class:`MambaVisionStage`).
         layer_scale_conv: layer scale of the conv blocks (None in every published model).
@@ -139,7 +157,7 @@ class MambaVision(nn.Module):
         scan_backend: selective-scan backend (see :mod:`mambavision_backbone.scan`).
     """
 
-    def __init__(self, arch: Optional[str] = 'tiny', dim=_FROM_ARCH, in_dim=_FROM_ARCH, depths=_FROM_ARCH,
+    def __init__(self, arch: Union[str, dict, None] = 'tiny', dim=_FROM_ARCH, in_dim=_FROM_ARCH, depths=_FROM_ARCH,
                  num_heads=_FROM_ARCH, window_size=_FROM_ARCH, mlp_ratio=_FROM_ARCH, layer_scale=_FROM_ARCH,
                  layer_scale_conv: Optional[float] = None, in_chans: int = 3,
                  out_indices: Sequence[int] = (0, 1, 2, 3), drop_path_rate: float = 0.2, drop_rate: float = 0.0,
@@ -151,9 +169,9 @@ class MambaVision(nn.Module):
         given = dict(dim=dim, in_dim=in_dim, depths=depths, num_heads=num_heads, window_size=window_size,
                      mlp_ratio=mlp_ratio, layer_scale=layer_scale)
         settings.update({k: v for k, v in given.items() if v is not _FROM_ARCH})
-        settings.setdefault('mlp_ratio', 4.0)
-        settings.setdefault('layer_scale', None)
-        missing = [k for k in ('dim', 'in_dim', 'depths', 'num_heads', 'window_size') if k not in settings]
+        for key, default in OPTIONAL_ARCH_KEYS.items():
+            settings.setdefault(key, default)
+        missing = [k for k in ESSENTIAL_ARCH_KEYS if k not in settings]
         if missing:
             raise ValueError(f'MambaVision(arch=None) needs {missing}')
         self.arch_settings = settings

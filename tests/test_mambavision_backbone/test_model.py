@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from mambavision_backbone import MambaVision, attention_block_indices, load_pretrained
+from mambavision_backbone import ARCH_ALIASES, ARCH_SETTINGS, MambaVision, attention_block_indices, load_pretrained
 from mambavision_backbone.layers import Attention, DropPath, MambaVisionMixer
 
 from .. import reference_model
@@ -136,11 +136,36 @@ def test_explicit_arguments_override_the_arch():
     assert (large3.arch_settings['dim'], large3.arch_settings['depths']) == (256, (3, 3, 20, 10))
 
 
+def test_every_arch_is_complete_and_aliases_name_it():
+    # A variant's settings are exactly what its entry says: nothing added or overwritten afterwards.
+    for name, setting in ARCH_SETTINGS.items():
+        built = MambaVision(name, depths=(1, 1, 2, 2)).arch_settings
+        assert {k: v for k, v in built.items() if k != 'depths'} == {
+            k: v for k, v in setting.items() if k not in ('aliases', 'depths')}, name
+    assert ARCH_ALIASES == {'tiny': 't', 'tiny2': 't2', 'small': 's', 'base': 'b', 'large': 'l', 'large2': 'l2',
+                            'large3': 'l3'}
+    assert ARCH_SETTINGS['b']['window_size'] == (8, 8, 14, 7) and ARCH_SETTINGS['l3']['mlp_ratio'] == 4.0
+
+
+def test_an_arch_given_as_a_dict_builds_that_model():
+    essential = {k: ARCH_SETTINGS['t'][k] for k in ('dim', 'in_dim', 'depths', 'num_heads', 'window_size')}
+    model = MambaVision(dict(essential, depths=(1, 1, 2, 2)))
+    assert model.arch_settings == dict(essential, depths=(1, 1, 2, 2), mlp_ratio=4.0, layer_scale=None)
+    reference = MambaVision('t', depths=(1, 1, 2, 2))
+    assert shapes(model.state_dict()) == shapes(reference.state_dict())
+    scaled = MambaVision(dict(essential, layer_scale=1e-5, mlp_ratio=2.0), depths=(1, 1, 2, 2))
+    assert any(k.endswith('gamma_1') for k in scaled.state_dict())
+    assert scaled.levels[2].blocks[0].mlp.fc1.out_features == 2 * scaled.dims[2]
+
+
 @pytest.mark.parametrize('kwargs, message', [
     (dict(arch='huge'), "unknown MambaVision arch 'huge'"),
     (dict(depths=(1, 3, 8)), 'one entry per stage'),
     (dict(num_heads=(2, 4, 7, 16)), 'divisible by its num_heads'),
     (dict(arch=None, dim=80), "needs \\['in_dim', 'depths', 'num_heads', 'window_size'\\]"),
+    (dict(arch=dict(dim=80, depths=(1, 1, 2, 2))), r"missing \['in_dim', 'num_heads', 'window_size'\], unknown \[\]"),
+    (dict(arch=dict(dim=80, in_dim=32, depths=(1, 1, 2, 2), num_heads=(2, 4, 8, 16), window_size=(8, 8, 14, 7),
+                    mlp=4)), r"missing \[\], unknown \['mlp'\]"),
     (dict(out_indices=(0, 4)), 'out_indices'),
     (dict(drop_path_rate=1.5), 'drop_path_rate'),
     (dict(frozen_stages=7), 'frozen_stages'),
