@@ -21,6 +21,7 @@ from setuptools.command.editable_wheel import editable_wheel
 STARTUP_FILE = os.path.join('mambavision_mm', 'ops', 'mambavision_mmcv_ext.pth')
 MIM_FILES = ('configs', 'model-index.yml', 'tools')
 MIM_FOLDER = os.path.join('mambavision_backbone', '.mim')
+TOOL_HELPERS = 'mambavision_tools'  # a package of its own (pyproject.toml): not copied into .mim/tools
 
 
 class BuildPyWithStartupFileAndMimFiles(build_py):
@@ -34,7 +35,7 @@ class BuildPyWithStartupFileAndMimFiles(build_py):
             target = os.path.join(mim, name)
             if os.path.isdir(name):
                 shutil.rmtree(target, ignore_errors=True)
-                shutil.copytree(name, target, ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+                shutil.copytree(name, target, ignore=shutil.ignore_patterns('__pycache__', '*.pyc', TOOL_HELPERS))
             else:
                 self.mkpath(mim)
                 self.copy_file(name, target)

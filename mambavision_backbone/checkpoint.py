@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 CLASSIFIER_PREFIXES = ('head.', 'norm.')
 WRAPPER_PREFIXES = ('module.', 'model.')
-CONVERTER = 'tools/model_converters/convert_checkpoint.py'
+CONVERTER = 'python -m mambavision_tools.convert_checkpoint'
 
 
 def _numpy_globals() -> list:
@@ -84,7 +84,7 @@ def refusal(path: str, error: Exception) -> Optional[str]:
             pass
     return (f'{path} was refused: loading it would call {name}, which is not on the allow-list of what '
             f'a checkpoint may hold (it could run code). If you trust this file, convert it once: '
-            f'python {CONVERTER} {path} SAFE_COPY.pth --trust-pickle')
+            f'{CONVERTER} {path} SAFE_COPY.pth --trust-pickle')
 
 
 def torch_load(path: str, map_location='cpu') -> object:

@@ -6,14 +6,13 @@ import os.path as osp
 
 from mambavision_backbone.hub import is_url
 from mambavision_mm.apis.launcher import (
-    add_common_arguments,
     add_test_time_augmentation,
     add_visualization,
     build_runner,
-    exit_on_known_errors,
     finish_distributed,
     load_config,
 )
+from mambavision_tools.cli import add_common_arguments, exit_on_known_errors
 
 
 def parse_args():

@@ -3,6 +3,7 @@ import argparse
 import os
 
 from mambavision_mm.apis import launcher
+from mambavision_tools.cli import add_common_arguments, exit_on_known_errors
 
 
 def parse_args():
@@ -12,7 +13,7 @@ def parse_args():
     parser.add_argument('--auto-scale-lr', action='store_true', help='scale the LR by the total batch size')
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from the given checkpoint, or from the latest one in the work dir')
-    launcher.add_common_arguments(parser)
+    add_common_arguments(parser)
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
@@ -39,4 +40,4 @@ def main():
 
 
 if __name__ == '__main__':
-    launcher.exit_on_known_errors(main)
+    exit_on_known_errors(main)

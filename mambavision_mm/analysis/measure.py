@@ -114,3 +114,17 @@ class Table:
     def row(self, cells: list) -> None:
         """Print one row."""
         print('| ' + ' | '.join(str(c).ljust(w) for c, w in zip(cells, self.widths)) + ' |', flush=True)
+
+
+def backbone_train_step(model: torch.nn.Module, x: torch.Tensor, amp_dtype: Optional[torch.dtype] = None):
+    """One AdamW training step of a backbone on ``x`` as a function to time: the mean of every output summed as
+    the loss, under autocast to ``amp_dtype`` when one is given."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def train_step():
+        optimizer.zero_grad()
+        with torch.autocast(x.device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
+            loss = sum(out.float().mean() for out in model(x))
+        loss.backward()
+        optimizer.step()
+    return train_step

@@ -1,22 +1,12 @@
-"""What tools/train.py and tools/test.py do besides parsing arguments, as mmdet's own tools do it."""
-import errno
+"""What tools/train.py and tools/test.py do besides parsing arguments and exiting, as mmdet's own tools do it."""
 import os.path as osp
-import sys
-from typing import Callable
 
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import Config, ConfigDict
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mambavision_backbone.errors import CheckpointReadError
-
 from ..datasets.sample_fetcher import DataWorkerLostError, SampleFetcher
 from ..engine.distributed import set_collective_timeout, setup_cpu_distributed
-from ..engine.hooks.exact_resume_hook import WorldSizeError
-from ..engine.hooks.safe_checkpoint_hook import CheckpointError, CheckpointWriteError
-
-# OSErrors that say the disk or the folder, not the program, is at fault.
-_ENVIRONMENT_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT)
 
 
 def load_config(path: str, cfg_options=None, launcher: str = 'none', work_dir=None) -> Config:
@@ -114,42 +104,3 @@ def finish_distributed() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
-
-
-def add_common_arguments(parser) -> None:
-    """The arguments mmdet's train.py and test.py share."""
-    parser.add_argument('--work-dir', help='the directory to save logs and checkpoints')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value pairs (xxx=yyy format)')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
-                        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-
-
-def file_error_line(error: OSError) -> str:
-    """One line for an OSError on a named file: the file, the cause, and the outermost folder on its path that
-    has gone (a work dir removed while training)."""
-    line = f'cannot use {error.filename}: {error.strerror}'
-    gone = None
-    folder = osp.dirname(osp.abspath(error.filename))
-    while folder != osp.dirname(folder) and not osp.isdir(folder):
-        gone, folder = folder, osp.dirname(folder)
-    if error.errno == errno.ENOENT and gone is not None:
-        line += f' (the folder {gone} no longer exists)'
-    return line
-
-
-def exit_on_known_errors(main: Callable[[], None]) -> None:
-    """Run a tool's ``main``; the errors that have one line to say end it with that line and exit status 1
-    instead of a traceback: a checkpoint that cannot be read (refused, not downloadable, not a checkpoint) or
-    resumed from, a checkpoint that cannot be written, a data-loader worker that died, a resume by another
-    number of processes, and a file the disk or its folder refuses (no space, read-only, no permission, its
-    folder removed)."""
-    try:
-        main()
-    except (CheckpointReadError, CheckpointError, CheckpointWriteError, DataWorkerLostError, WorldSizeError) as exc:
-        sys.exit(f'error: {exc}')
-    except OSError as exc:
-        if exc.filename is None or exc.errno not in _ENVIRONMENT_ERRNOS:
-            raise
-        sys.exit(f'error: {file_error_line(exc)}')

@@ -60,6 +60,8 @@ def test_the_wheel_holds_the_startup_file_and_the_model_zoo(tmp_path):
     for path in ('model-index.yml', 'configs/mmdet/metafile.yml', 'configs/mmseg/metafile.yml', TOY_CONFIG,
                  'tools/model_converters/convert_checkpoint.py'):
         assert f'mambavision_backbone/.mim/{path}' in names, path
+    assert 'mambavision_tools/convert_checkpoint.py' in names  # the tools' helpers: a package of their own
+    assert not any(n.startswith('mambavision_backbone/.mim/tools/mambavision_tools') for n in names)
     metadata = wheel.read(next(n for n in names if n.endswith('.dist-info/METADATA'))).decode()
     assert 'Requires-Dist: setuptools<81,>=64' in metadata and 'Requires-Dist: torch>=2.6' in metadata
     assert next(n for n in names if n.endswith('.dist-info/top_level.txt'))
@@ -144,6 +146,21 @@ def test_mim_lists_the_zoo_and_downloads_weights_and_a_flattened_config(fresh_en
     assert (root / 'downloaded/upernet_t.pth').read_bytes() == b'stand-in weights'
     flattened = (root / f'downloaded/{SEG_MODEL}.py').read_text()
     assert "type='MambaVision'" in flattened and '_base_' not in flattened and "type='UPerHead'" in flattened
+
+
+@pytest.mark.slow
+def test_the_converter_runs_as_a_module_and_as_the_installed_tool(fresh_environment):
+    # The command that a refused checkpoint's message names works after pip install, with no checkout.
+    root, python, _ = fresh_environment
+    work = root / 'converter'
+    os.makedirs(work)
+    run([python, '-c', "import torch; from mambavision_backbone import MambaVision; "
+                       "torch.save({'model': MambaVision('t').state_dict()}, 'published.pth')"], work)
+    by_module = run([python, '-m', 'mambavision_tools.convert_checkpoint', 'published.pth', 'a.pth'], work)
+    by_tool = run([python, installed(python, 'tools/model_converters/convert_checkpoint.py'), 'published.pth',
+                   'b.pth'], work)
+    for out, name in ((by_module, 'a.pth'), (by_tool, 'b.pth')):
+        assert 'MambaVision-T (detected from the tensor shapes)' in out and (work / name).is_file()
 
 
 @pytest.mark.slow

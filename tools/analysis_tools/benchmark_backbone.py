@@ -13,8 +13,8 @@ import torch
 
 from mambavision_backbone import MambaVision
 from mambavision_mm.analysis.environment import machine_line
-from mambavision_mm.analysis.measure import Table, measure
-from mambavision_mm.analysis.scan_benchmark_options import add_scan_benchmark_options, parse_scan_benchmark_options
+from mambavision_mm.analysis.measure import Table, backbone_train_step, measure
+from mambavision_tools.scan_benchmark_options import add_scan_benchmark_options, parse_scan_benchmark_options
 
 MODEL_CASES = [((224, 224), (8, 8, 14, 7)), ((512, 512), (8, 8, 64, 32)), ((800, 1280), (8, 8, 112, 56))]
 # Cases whose reference-backend timing would take minutes: (what, size) pairs skipped by default.
@@ -35,13 +35,7 @@ def bench_model(arch, backend, size, windows, device, repeats, full_reference):
     if backend == 'reference' and ('model-train', size) in SLOW_REFERENCE and not full_reference:
         return row + ['skipped']
     model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-
-    def train_step():
-        optimizer.zero_grad()
-        sum(out.float().mean() for out in model(x)).backward()
-        optimizer.step()
-    seconds, _ = measure(train_step, device, repeats)
+    seconds, _ = measure(backbone_train_step(model, x), device, repeats)
     return row + [f'{seconds:.3f} s']
 
 

@@ -20,8 +20,8 @@ from mambavision_backbone import selective_scan
 from mambavision_backbone.scan import random_scan_inputs
 from mambavision_mm.analysis.environment import machine_line
 from mambavision_mm.analysis.measure import Table, fmt_mem, measure
-from mambavision_mm.analysis.scan_benchmark_options import add_scan_benchmark_options, parse_scan_benchmark_options
 from mambavision_mm.analysis.scan_shapes import published_scan_shapes
+from mambavision_tools.scan_benchmark_options import add_scan_benchmark_options, parse_scan_benchmark_options
 
 DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 CASES = ('classification', 'detection', 'segmentation')

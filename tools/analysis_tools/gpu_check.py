@@ -35,7 +35,7 @@ def main():
         os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
     if args.device is None and device_type == 'cpu':
         print('no CUDA device: running the small CPU check (--device cpu)', flush=True)
-    from mambavision_mm.analysis.gpu_check import run
+    from mambavision_tools.gpu_check import run
     out = args.out or os.path.join('work_dirs', 'gpu_check', f'report_{device_type}.md')
     failures = run(torch.device(device_type), CONFIGS, out, quick=args.quick, echo=lambda line: print(line, flush=True))
     print(f'\nreport written to {out}', flush=True)

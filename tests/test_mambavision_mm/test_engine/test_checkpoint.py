@@ -116,7 +116,8 @@ def test_code_running_checkpoint_is_refused_with_the_way_out(tmp_path, legacy_fo
         CheckpointLoader.load_checkpoint(str(path))
     message = str(error.value)
     assert '\n' not in message and message.startswith(f'{path} was refused: loading it would call posix.system,')
-    assert message.endswith(f'convert_checkpoint.py {path} SAFE_COPY.pth --trust-pickle')
+    assert message.endswith(f'convert it once: python -m mambavision_tools.convert_checkpoint {path} SAFE_COPY.pth '
+                            '--trust-pickle')
     assert not marker.exists()
     torch.load(path, weights_only=False)  # the control: unpickled in full, the file runs its command
     assert marker.exists()

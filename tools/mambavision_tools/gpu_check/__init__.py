@@ -12,7 +12,8 @@ import os
 import tempfile
 import time
 
-from ..environment import describe_environment
+from mambavision_mm.analysis.environment import describe_environment
+
 from .model_checks import check_backbone_against_cpu, check_determinism, check_training, toy_config, use_data
 from .model_speed import backbone_speed, model_speed
 from .plans import INPUT_DTYPES, PLANS, TOLERANCES, Plan

@@ -8,9 +8,9 @@ import torch
 
 from mambavision_backbone import scan
 from mambavision_backbone.scan_torch import selective_scan_torch
-from mambavision_mm.analysis import gpu_check
+from mambavision_tools import gpu_check
 
-from ...helpers.paths import ROOT
+from ..helpers.paths import ROOT
 
 
 @pytest.fixture(scope='module')

@@ -3,7 +3,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..scan_shapes import published_scan_shapes
+from mambavision_mm.analysis.scan_shapes import published_scan_shapes
 
 # Largest error relative to the largest reference value: (output, gradients), per input precision. Half inputs
 # are rounded before the reference sees them, so what remains is the fp32 arithmetic and the output's rounding.

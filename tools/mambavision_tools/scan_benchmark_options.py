@@ -4,7 +4,7 @@ from typing import List, Tuple
 
 import torch
 
-from .measure import device_and_backends
+from mambavision_mm.analysis.measure import device_and_backends
 
 
 def add_scan_benchmark_options(parser: argparse.ArgumentParser, backend_option: str) -> None:

@@ -3,10 +3,10 @@ versions, and the MambaVision-T backbone at the classification shape."""
 import torch
 
 from mambavision_backbone import MambaVision
+from mambavision_mm.analysis.counterparts import COUNTERPARTS, swap_backbone
+from mambavision_mm.analysis.measure import backbone_train_step, fmt_mem, measure
+from mambavision_mm.testing.batches import synthetic_batch
 
-from ...testing.batches import synthetic_batch
-from ..counterparts import COUNTERPARTS, swap_backbone
-from ..measure import fmt_mem, measure
 from .model_checks import build_optim_wrapper, build_train_model
 from .plans import MODEL_BATCH, PUBLISHED_IMAGES_PER_S
 
@@ -63,14 +63,6 @@ def backbone_speed(report, device, plan):
          f'{batch / seconds:.0f}', fmt_mem(peak),
          f'{PUBLISHED_IMAGES_PER_S:,} img/s (A100, batch 128, AMP)' if amp else 'not comparable (CPU)'])
     model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-
-    def train_step():
-        optimizer.zero_grad()
-        with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
-            loss = model(x)[-1].float().mean()
-        loss.backward()
-        optimizer.step()
-    seconds, peak = measure(train_step, device, plan.repeats)
+    seconds, peak = measure(backbone_train_step(model, x, torch.float16 if amp else None), device, plan.repeats)
     row(['backbone training step', batch, 'AMP fp16' if amp else 'fp32', f'{seconds:.3f} s', f'{batch / seconds:.0f}',
          fmt_mem(peak), '-'])

@@ -4,8 +4,8 @@ import torch
 
 from mambavision_backbone import scan
 from mambavision_backbone.scan import random_scan_inputs, relative_error, scan_with_gradients
+from mambavision_mm.analysis.measure import fmt_mem, measure
 
-from ..measure import fmt_mem, measure
 from .plans import INPUT_DTYPES, TOLERANCES
 
 

@@ -8,9 +8,8 @@ import torch
 
 from mambavision_backbone import MambaVision, scan
 from mambavision_backbone.scan import relative_error
-
-from ...apis.models import build_model, read_config
-from ..measure import PeakMemory, fmt_mem
+from mambavision_mm.analysis.measure import PeakMemory, fmt_mem
+from mambavision_mm.apis.models import build_model, read_config
 
 
 def check_backbone_against_cpu(report, device):

@@ -1,0 +1,54 @@
+"""The arguments and exit codes that tools/train.py and tools/test.py share, as mmdet's own tools have them."""
+import errno
+import os.path as osp
+import sys
+from typing import Callable
+
+from mmengine.config import DictAction
+
+from mambavision_backbone.errors import CheckpointReadError
+from mambavision_mm.datasets.sample_fetcher import DataWorkerLostError
+from mambavision_mm.engine.hooks.exact_resume_hook import WorldSizeError
+from mambavision_mm.engine.hooks.safe_checkpoint_hook import CheckpointError, CheckpointWriteError
+
+# OSErrors that say the disk or the folder, not the program, is at fault.
+_ENVIRONMENT_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT)
+
+
+def add_common_arguments(parser) -> None:
+    """The arguments mmdet's train.py and test.py share."""
+    parser.add_argument('--work-dir', help='the directory to save logs and checkpoints')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value pairs (xxx=yyy format)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+                        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def file_error_line(error: OSError) -> str:
+    """One line for an OSError on a named file: the file, the cause, and the outermost folder on its path that
+    has gone (a work dir removed while training)."""
+    line = f'cannot use {error.filename}: {error.strerror}'
+    gone = None
+    folder = osp.dirname(osp.abspath(error.filename))
+    while folder != osp.dirname(folder) and not osp.isdir(folder):
+        gone, folder = folder, osp.dirname(folder)
+    if error.errno == errno.ENOENT and gone is not None:
+        line += f' (the folder {gone} no longer exists)'
+    return line
+
+
+def exit_on_known_errors(main: Callable[[], None]) -> None:
+    """Run a tool's ``main``; the errors that have one line to say end it with that line and exit status 1
+    instead of a traceback: a checkpoint that cannot be read (refused, not downloadable, not a checkpoint) or
+    resumed from, a checkpoint that cannot be written, a data-loader worker that died, a resume by another
+    number of processes, and a file the disk or its folder refuses (no space, read-only, no permission, its
+    folder removed)."""
+    try:
+        main()
+    except (CheckpointReadError, CheckpointError, CheckpointWriteError, DataWorkerLostError, WorldSizeError) as exc:
+        sys.exit(f'error: {exc}')
+    except OSError as exc:
+        if exc.filename is None or exc.errno not in _ENVIRONMENT_ERRNOS:
+            raise
+        sys.exit(f'error: {file_error_line(exc)}')
