@@ -6,15 +6,16 @@ mmdet/mmseg checkpoints (backbone keys under 'backbone.'). Classifier tensors ('
 are dropped.
 
 Every file is read with ``torch.load(weights_only=True)`` and an explicit allow-list of the few globals
-that published and mmengine-written files hold (:func:`allowed_globals`); a file that needs anything
-else is refused, never fully unpickled.
+that published and mmengine-written files hold (:class:`AllowList`); a file that needs anything else is
+refused, never fully unpickled.
 """
 import argparse
 import logging
 import os
 import re
 from collections import Counter, OrderedDict
-from typing import Dict, List, Optional
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -42,31 +43,37 @@ def _numpy_globals() -> list:
     return entries
 
 
-# What a checkpoint may hold beyond tensors and plain data (``torch.load(weights_only=True)`` with these
-# globals and nothing else), each with the files that need it. torch itself allows OrderedDict and Counter
-# (mmengine's MultiStepParamScheduler pickles its milestones as a Counter). The plugin layer adds mmengine's
-# HistoryBuffer (mambavision_mm/engine/checkpoint.py).
-_SAFE_GLOBALS: Dict[object, str] = {}
+@dataclass(frozen=True)
+class AllowList:
+    """What a checkpoint may hold beyond tensors and plain data: ``torch.load(weights_only=True)`` with these
+    globals and nothing else. Each entry is a class or function, or a ``(function, 'module.name')`` pair as
+    ``torch.serialization.add_safe_globals`` takes it, with the files that need it. Immutable: a layer that
+    needs more makes its own with :meth:`extended` and passes it to the loaders."""
+
+    entries: Tuple[Tuple[object, str], ...] = ()
+
+    def extended(self, entries: list, needed_by: str) -> 'AllowList':
+        """This allow-list and ``entries``, which ``needed_by`` says which files hold."""
+        return AllowList(self.entries + tuple((entry, needed_by) for entry in entries))
+
+    def globals(self) -> list:
+        """The entries as ``torch.serialization.safe_globals`` takes them."""
+        return [entry for entry, _ in self.entries]
+
+    def names(self) -> Dict[str, str]:
+        """The allow-list as ``{'module.name': the files that need it}``."""
+        def name(entry):
+            return entry[1] if isinstance(entry, tuple) else f'{entry.__module__}.{entry.__qualname__}'
+        return {name(entry): needed_by for entry, needed_by in self.entries}
 
 
-def allow_globals(entries: list, needed_by: str) -> None:
-    """Allow ``entries`` (classes or functions, or ``(function, 'module.name')`` pairs as
-    ``torch.serialization.add_safe_globals`` takes them) in every checkpoint :func:`torch_load` reads.
-    ``needed_by`` says which files hold them."""
-    for entry in entries:
-        _SAFE_GLOBALS[entry] = needed_by
-
-
-def allowed_globals() -> Dict[str, str]:
-    """The allow-list as ``{'module.name': the files that need it}``."""
-    def name(entry):
-        return entry[1] if isinstance(entry, tuple) else f'{entry.__module__}.{entry.__qualname__}'
-    return {name(entry): needed_by for entry, needed_by in _SAFE_GLOBALS.items()}
-
-
-allow_globals([argparse.Namespace], 'published ImageNet .pth.tar files (their training arguments)')
-allow_globals(_numpy_globals(), 'mmengine runner checkpoints (numpy values in meta and the message hub), '
-                                'written under numpy 1.x or 2.x')
+# What published files and mmengine runner files written without mmengine objects need. torch itself allows
+# OrderedDict and Counter (mmengine's MultiStepParamScheduler pickles its milestones as a Counter). The plugin
+# layer extends it with mmengine's HistoryBuffer (mambavision_mm/engine/checkpoint.py).
+CHECKPOINT_ALLOW_LIST = AllowList().extended(
+    [argparse.Namespace], 'published ImageNet .pth.tar files (their training arguments)').extended(
+    _numpy_globals(), 'mmengine runner checkpoints (numpy values in meta and the message hub), written under '
+                      'numpy 1.x or 2.x')
 
 
 def refusal(path: str, error: Exception) -> Optional[str]:
@@ -87,15 +94,15 @@ def refusal(path: str, error: Exception) -> Optional[str]:
             f'{CONVERTER} {path} SAFE_COPY.pth --trust-pickle')
 
 
-def torch_load(path: str, map_location='cpu') -> object:
-    """``torch.load(path, weights_only=True)`` with the allow-list above, and nothing else. A URL is read from
-    its cached download (:func:`mambavision_backbone.hub.download_checkpoint`).
+def torch_load(path: str, map_location='cpu', allow_list: AllowList = CHECKPOINT_ALLOW_LIST) -> object:
+    """``torch.load(path, weights_only=True)`` with ``allow_list``, and nothing else. A URL is read from its
+    cached download (:func:`mambavision_backbone.hub.download_checkpoint`).
 
     Raises UnsafeCheckpointError (one line naming the first disallowed global and the one-time conversion)
     for a file that holds anything else, CheckpointReadError for a file that is not a PyTorch checkpoint.
     """
     path = local_checkpoint(path)
-    with torch.serialization.safe_globals(list(_SAFE_GLOBALS)):
+    with torch.serialization.safe_globals(allow_list.globals()):
         try:
             return torch.load(path, map_location=map_location, weights_only=True)
         except FileNotFoundError:
@@ -130,8 +137,9 @@ def plain_data(value, replaced: Optional[List[str]] = None, where: str = ''):
     return repr(value)
 
 
-def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
-    """Read the tensors of a checkpoint file or URL, unwrapping 'state_dict' / 'model' containers."""
+def read_state_dict(path: str, allow_list: AllowList = CHECKPOINT_ALLOW_LIST) -> Dict[str, torch.Tensor]:
+    """Read the tensors of a checkpoint file or URL (:func:`torch_load` with ``allow_list``), unwrapping
+    'state_dict' / 'model' containers."""
     path = local_checkpoint(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f'checkpoint file not found: {path}')
@@ -144,7 +152,7 @@ def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
             return load_file(path, device='cpu')
         except Exception as exc:
             raise CheckpointReadError(f'{path} is not a safetensors file ({exc})') from exc
-    obj = torch_load(path)
+    obj = torch_load(path, allow_list=allow_list)
     if isinstance(obj, dict):
         for key in ('state_dict', 'model'):
             if isinstance(obj.get(key), dict):
@@ -197,13 +205,15 @@ def group_keys(keys, present) -> str:
     return ', '.join(f'{module} ({n} tensor{"s" * (n > 1)})' for module, n in counts.items())
 
 
-def load_pretrained(model: nn.Module, path: str, prefix: Optional[str] = None) -> str:
-    """Load backbone weights from ``path`` into ``model``; logs and returns a one-line summary.
+def load_pretrained(model: nn.Module, path: str, prefix: Optional[str] = None,
+                    allow_list: AllowList = CHECKPOINT_ALLOW_LIST) -> str:
+    """Load backbone weights from ``path`` (read with ``allow_list``) into ``model``; logs and returns a one-line
+    summary.
 
     Raises FileNotFoundError for a missing file, ValueError for a file that is not a checkpoint,
     holds no backbone tensor, or has a tensor whose shape differs from the model's.
     """
-    source = backbone_state_dict(read_state_dict(path), prefix)
+    source = backbone_state_dict(read_state_dict(path, allow_list), prefix)
     own = model.state_dict()
     mismatched = [f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}'
                   for k, v in source.items() if k in own and v.shape != own[k].shape]

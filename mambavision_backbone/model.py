@@ -7,7 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.utils.checkpoint as checkpoint
 
-from .checkpoint import load_pretrained
+from .checkpoint import CHECKPOINT_ALLOW_LIST, load_pretrained
 from .hub import is_url
 from .layers import ConvBlock, Downsample, LayerNorm2d, MambaVisionBlock, MambaVisionMixer, PatchEmbed
 
@@ -157,6 +157,8 @@ class MambaVision(nn.Module):
         scan_backend: selective-scan backend (see :mod:`mambavision_backbone.scan`).
     """
 
+    checkpoint_allow_list = CHECKPOINT_ALLOW_LIST  # what init_weights lets a checkpoint hold
+
     def __init__(self, arch: Union[str, dict, None] = 'tiny', dim=_FROM_ARCH, in_dim=_FROM_ARCH, depths=_FROM_ARCH,
                  num_heads=_FROM_ARCH, window_size=_FROM_ARCH, mlp_ratio=_FROM_ARCH, layer_scale=_FROM_ARCH,
                  layer_scale_conv: Optional[float] = None, in_chans: int = 3,
@@ -255,7 +257,7 @@ class MambaVision(nn.Module):
                 f'pretrained MambaVision checkpoint not found: {path}. Name the published ImageNet weights by URL '
                 '(the shipped configs do; README, "Model zoo") or a local copy of them, or train from scratch '
                 'with init_cfg=None (e.g. --cfg-options model.backbone.init_cfg=None).')
-        load_pretrained(self, path, prefix=self.init_cfg.get('prefix'))
+        load_pretrained(self, path, prefix=self.init_cfg.get('prefix'), allow_list=self.checkpoint_allow_list)
 
     def _frozen_modules(self):
         if self.frozen_stages >= 0:

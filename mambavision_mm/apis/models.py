@@ -16,6 +16,7 @@ from mmengine.runner import load_state_dict
 from mambavision_backbone.checkpoint import torch_load, without_wrapper
 from mambavision_backbone.hub import is_url
 
+from ..engine.checkpoint import RUNNER_CHECKPOINT_ALLOW_LIST
 from .inputs import InputError
 
 SCOPES = ('mmdet', 'mmseg')
@@ -61,7 +62,7 @@ def load_checkpoint(model: nn.Module, checkpoint: str, load: bool = True) -> dic
     only check it); InputError naming the missing, unexpected and mis-shaped keys when it does not fit.
     Returns the checkpoint (its ``meta`` holds the dataset's classes when training wrote it)."""
     check_checkpoint_path(checkpoint)
-    loaded = torch_load(checkpoint)
+    loaded = torch_load(checkpoint, allow_list=RUNNER_CHECKPOINT_ALLOW_LIST)
     state = without_wrapper(loaded.get('state_dict', loaded)) if isinstance(loaded, dict) else {}
     own = model.state_dict()
     missing = sorted(set(own) - set(state))

@@ -45,6 +45,7 @@ from ..apis.models import (
     task_scope,
     test_resize,
 )
+from ..engine.checkpoint import RUNNER_CHECKPOINT_ALLOW_LIST
 from .detector_export import DetectorExport
 from .onnx_ops import onnx_translations
 
@@ -170,7 +171,7 @@ def build_export_module(cfg: Config, checkpoint: Optional[str] = None, backbone_
             logger.setLevel(level)
     state = None
     if checkpoint is not None and backbone_only:
-        load_pretrained(model.backbone, checkpoint)
+        load_pretrained(model.backbone, checkpoint, allow_list=RUNNER_CHECKPOINT_ALLOW_LIST)
     elif checkpoint is not None:
         state = load_checkpoint(model, checkpoint)
     preprocessor = cfg.model.get('data_preprocessor') or {}

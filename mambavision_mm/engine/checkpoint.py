@@ -1,13 +1,13 @@
 """Loading checkpoints safely in every mmengine entry point, from local files and URLs.
 
 mmengine 0.10.x pickles its message hub into each checkpoint: ``HistoryBuffer`` objects, whose statistics
-methods are pickled as ``getattr(HistoryBuffer, 'mean')``. Importing this module adds exactly these to the
-allow-list of :func:`mambavision_backbone.checkpoint.torch_load` (``getattr`` only through a stand-in that
-resolves HistoryBuffer's statistics and nothing else), and replaces mmengine's loader for local files
-(prefix ``''``, which every ``load_checkpoint``, ``load_from`` and ``--resume`` goes through) and for URLs
-(``http://``, ``https://``; mmengine's own goes through ``torch.hub`` with ``weights_only=False``) by ones that
-read with that allow-list and never fully unpickle. A URL is downloaded once into torch's hub cache
-(:mod:`mambavision_backbone.hub`) and read from there afterwards, with no request.
+methods are pickled as ``getattr(HistoryBuffer, 'mean')``. :data:`RUNNER_CHECKPOINT_ALLOW_LIST` is the core
+allow-list with exactly these (``getattr`` only through a stand-in that resolves HistoryBuffer's statistics and
+nothing else), the one every loader of the plugin layer reads with. Importing this module replaces mmengine's
+loader for local files (prefix ``''``, which every ``load_checkpoint``, ``load_from`` and ``--resume`` goes
+through) and for URLs (``http://``, ``https://``; mmengine's own goes through ``torch.hub`` with
+``weights_only=False``) by ones that read with that allow-list and never fully unpickle. A URL is downloaded
+once into torch's hub cache (:mod:`mambavision_backbone.hub`) and read from there afterwards, with no request.
 """
 import os.path as osp
 import pickle
@@ -17,7 +17,7 @@ from mmengine.dist import get_dist_info
 from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from mambavision_backbone.checkpoint import allow_globals, torch_load
+from mambavision_backbone.checkpoint import CHECKPOINT_ALLOW_LIST, torch_load
 from mambavision_backbone.hub import download_checkpoint
 
 
@@ -29,8 +29,9 @@ def history_buffer_method(owner, name):
                                  'while loading a checkpoint')
 
 
-allow_globals([HistoryBuffer, (history_buffer_method, 'builtins.getattr')],
-              "mmengine runner checkpoints (the message hub's HistoryBuffers and their statistics)")
+RUNNER_CHECKPOINT_ALLOW_LIST = CHECKPOINT_ALLOW_LIST.extended(
+    [HistoryBuffer, (history_buffer_method, 'builtins.getattr')],
+    "mmengine runner checkpoints (the message hub's HistoryBuffers and their statistics)")
 # HistoryBuffer registers its built-in statistics (min, max, current, mean) in its first constructor call; a
 # process that loads a checkpoint before any buffer exists (test.py, --resume) would otherwise refuse them.
 HistoryBuffer()
@@ -44,7 +45,7 @@ def load_local_checkpoint(filename, map_location=None):
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint {filename} does not exist')
-    return torch_load(filename, map_location=map_location)
+    return torch_load(filename, map_location=map_location, allow_list=RUNNER_CHECKPOINT_ALLOW_LIST)
 
 
 # force=True replaces mmengine's ``load_from_http``, which unpickles the downloaded file in full.
@@ -59,4 +60,4 @@ def load_url_checkpoint(filename, map_location=None):
         dist.barrier()
         if rank > 0:
             path = download_checkpoint(filename)
-    return torch_load(path, map_location=map_location)
+    return torch_load(path, map_location=map_location, allow_list=RUNNER_CHECKPOINT_ALLOW_LIST)

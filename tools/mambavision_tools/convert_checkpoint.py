@@ -25,6 +25,7 @@ import torch
 from mambavision_backbone import ARCH_ALIASES, ARCH_SETTINGS
 from mambavision_backbone.checkpoint import backbone_state_dict, plain_data, read_state_dict, torch_load
 from mambavision_backbone.model import describe, detect_arch
+from mambavision_mm.engine.checkpoint import RUNNER_CHECKPOINT_ALLOW_LIST
 from mambavision_mm.engine.hooks.plain_checkpoint_hook import plain_checkpoint
 
 
@@ -42,14 +43,14 @@ def make_safe_copy(src: str, dst: str) -> None:
     replaced = []
     checkpoint = plain_data(checkpoint, replaced)
     save(checkpoint, dst)
-    torch_load(dst)
+    torch_load(dst, allow_list=RUNNER_CHECKPOINT_ALLOW_LIST)
     print(f'-> {dst}: plain tensors and data, loads with weights_only=True'
           + (f'; written as text: {", ".join(replaced)}' if replaced else ''))
 
 
 def convert_backbone(src: str, dst: str, expected_arch: str = None) -> None:
     """Write the MambaVision backbone of ``src`` to ``dst`` as an mmengine checkpoint (``backbone.*`` keys)."""
-    state_dict = backbone_state_dict(read_state_dict(src))
+    state_dict = backbone_state_dict(read_state_dict(src, RUNNER_CHECKPOINT_ALLOW_LIST))
     arch = detect_arch(state_dict)
     if arch is None:
         found = describe(state_dict)

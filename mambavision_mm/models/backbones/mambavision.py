@@ -6,6 +6,8 @@ from mmengine.registry import MODELS
 
 from mambavision_backbone import MambaVision as CoreMambaVision
 
+from ...engine.checkpoint import RUNNER_CHECKPOINT_ALLOW_LIST
+
 
 # 'MM_mamba_vision' is the name the published configs use.
 @MODELS.register_module(name=['MambaVision', 'MM_mamba_vision'])
@@ -13,8 +15,11 @@ class MambaVision(CoreMambaVision):
     """:class:`mambavision_backbone.MambaVision`, built from config keywords that are checked first.
 
     Python's own error names an unknown keyword but not the known ones; a config's
-    ``backbone=dict(drop_path_rat=0.2)`` fails here with the closest argument and the full list.
+    ``backbone=dict(drop_path_rat=0.2)`` fails here with the closest argument and the full list. Its
+    ``init_cfg`` checkpoint may be an mmengine runner file (a detector's or segmentor's).
     """
+
+    checkpoint_allow_list = RUNNER_CHECKPOINT_ALLOW_LIST
 
     def __init__(self, **kwargs):
         known = [name for name in inspect.signature(CoreMambaVision.__init__).parameters if name != 'self']

@@ -11,8 +11,9 @@ from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
 import mambavision_mm  # noqa: F401  (replaces the loader)
-from mambavision_backbone.checkpoint import allowed_globals
+from mambavision_backbone.checkpoint import CHECKPOINT_ALLOW_LIST
 from mambavision_backbone.errors import UnsafeCheckpointError
+from mambavision_mm.engine.checkpoint import RUNNER_CHECKPOINT_ALLOW_LIST
 from mambavision_mm.testing import CheckpointServer
 
 from ...helpers.checkpoints import RunsCommand, mmengine_checkpoint
@@ -134,13 +135,16 @@ def test_other_objects_are_refused_by_their_full_name(tmp_path):
 
 
 def test_the_allow_list_is_exactly_what_published_and_mmengine_files_need():
-    allowed = allowed_globals()
+    allowed = RUNNER_CHECKPOINT_ALLOW_LIST.names()
     assert allowed['argparse.Namespace'].startswith('published ImageNet .pth.tar files')
     assert allowed['mmengine.logging.history_buffer.HistoryBuffer'].startswith('mmengine runner checkpoints')
     assert {name.split('.')[0] for name in allowed} == {'argparse', 'numpy', 'mmengine', 'builtins'}
     assert [name for name in allowed if name.startswith('builtins')] == ['builtins.getattr']  # the stand-in
     assert {name for name in allowed if 'multiarray' in name} == {
         f'numpy.{core}.multiarray.{f}' for core in ('core', '_core') for f in ('_reconstruct', 'scalar')}
+    # The core's own list is the same without mmengine's objects, and stays so after the plugin layer is imported.
+    assert set(allowed) - set(CHECKPOINT_ALLOW_LIST.names()) == {
+        'mmengine.logging.history_buffer.HistoryBuffer', 'builtins.getattr'}
 
 
 def test_missing_checkpoint_is_named(tmp_path):
