@@ -9,6 +9,7 @@ from typing import List, Sequence, Tuple
 
 import cv2
 
+from ..engine.mmengine_internals import load_weights_into_inferencer
 from .inputs import collect_inputs, write_predictions
 from .models import check_checkpoint_path, dataset_meta, load_checkpoint, read_config, task_scope
 from .painting import detection_record, paint_segmentation
@@ -29,7 +30,7 @@ def build_inferencer(config: str, checkpoint: str, device: str):
             from mmseg.apis import MMSegInferencer
             inferencer = MMSegInferencer(model=cfg, weights=None, device=device)
     loaded = load_checkpoint(inferencer.model, checkpoint, load=False)
-    inferencer._load_weights_to_model(inferencer.model, loaded, inferencer.cfg)
+    load_weights_into_inferencer(inferencer, loaded)
     if not (isinstance(loaded, dict) and 'dataset_meta' in loaded.get('meta', {})):
         # The inferencers fall back to the COCO or Cityscapes classes; the config's data set is the right one.
         meta = dataset_meta(cfg)

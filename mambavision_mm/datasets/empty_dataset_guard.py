@@ -7,8 +7,7 @@ samples are serialised exactly as before.
 """
 import functools
 
-from mmengine.dataset import BaseDataset
-
+from ..engine.mmengine_internals import guard_dataset_serialisation
 from .dataset_checks import empty_dataset_error
 
 
@@ -18,11 +17,10 @@ def _refuse_empty(serialize):
         if not self.data_list:
             raise empty_dataset_error(self)
         return serialize(self)
-    serialize_or_refuse.refuses_empty = True
+    serialize_or_refuse.guards_serialisation = True
     return serialize_or_refuse
 
 
 def install() -> None:
-    """Guard ``BaseDataset._serialize_data`` (once)."""
-    if not getattr(BaseDataset._serialize_data, 'refuses_empty', False):
-        BaseDataset._serialize_data = _refuse_empty(BaseDataset._serialize_data)
+    """Refuse empty datasets when they are built (once)."""
+    guard_dataset_serialisation(_refuse_empty)

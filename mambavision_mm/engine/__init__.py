@@ -2,8 +2,8 @@
 CPU DDP."""
 from .checkpoint import load_local_checkpoint
 from .distributed import CPUDistributedDataParallel
+from .errors import CheckpointError, CheckpointWriteError
 from .hooks import (
-    CheckpointError,
     DatasetCheckHook,
     ExactResumeHook,
     NonFiniteLossHook,
@@ -15,7 +15,6 @@ from .hooks import (
 from .optimizers import DeviceAwareOptimWrapperConstructor
 from .runner import CrashSafeRunner
 
-__all__ = ['load_local_checkpoint', 'CPUDistributedDataParallel', 'CheckpointError', 'DatasetCheckHook',
-           'ExactResumeHook', 'NonFiniteLossHook', 'PartialLoadHook', 'PlainCheckpointHook', 'PreemptionHook',
-           'SafeCheckpointHook',
-           'DeviceAwareOptimWrapperConstructor', 'CrashSafeRunner']
+__all__ = ['load_local_checkpoint', 'CPUDistributedDataParallel', 'CheckpointError', 'CheckpointWriteError',
+           'DatasetCheckHook', 'ExactResumeHook', 'NonFiniteLossHook', 'PartialLoadHook', 'PlainCheckpointHook',
+           'PreemptionHook', 'SafeCheckpointHook', 'DeviceAwareOptimWrapperConstructor', 'CrashSafeRunner']

@@ -20,10 +20,12 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from mambavision_backbone.checkpoint import CHECKPOINT_ALLOW_LIST, torch_load
 from mambavision_backbone.hub import download_checkpoint
 
+from .mmengine_internals import history_buffer_statistics
+
 
 def history_buffer_method(owner, name):
     """What ``builtins.getattr`` may do while a checkpoint is unpickled: look up a HistoryBuffer statistic."""
-    if owner is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+    if owner is HistoryBuffer and name in history_buffer_statistics():
         return getattr(owner, name)
     raise pickle.UnpicklingError(f'getattr({owner.__module__}.{owner.__qualname__}, {name!r}) is not allowed '
                                  'while loading a checkpoint')

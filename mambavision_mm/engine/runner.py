@@ -2,6 +2,8 @@
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from .mmengine_internals import set_load_or_resume
+
 
 @RUNNERS.register_module()
 class CrashSafeRunner(Runner):
@@ -20,5 +22,5 @@ class CrashSafeRunner(Runner):
         for hook in self.hooks:
             choice = getattr(hook, 'resume_from', None)
             if choice is not None:
-                self._resume, self._load_from = choice
+                set_load_or_resume(self, *choice)
         super().load_or_resume()

@@ -8,8 +8,8 @@ from mmengine.config import DictAction
 
 from mambavision_backbone.errors import CheckpointReadError
 from mambavision_mm.datasets.sample_fetcher import DataWorkerLostError
+from mambavision_mm.engine.errors import CheckpointError, CheckpointWriteError
 from mambavision_mm.engine.hooks.exact_resume_hook import WorldSizeError
-from mambavision_mm.engine.hooks.safe_checkpoint_hook import CheckpointError, CheckpointWriteError
 
 # OSErrors that say the disk or the folder, not the program, is at fault.
 _ENVIRONMENT_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT)

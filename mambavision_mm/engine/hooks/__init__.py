@@ -4,7 +4,7 @@ from .non_finite_loss_hook import NonFiniteLossHook
 from .partial_load_hook import PartialLoadHook
 from .plain_checkpoint_hook import PlainCheckpointHook
 from .preemption_hook import PREEMPTED_EXIT_CODE, PreemptionHook
-from .safe_checkpoint_hook import CheckpointError, SafeCheckpointHook
+from .safe_checkpoint_hook import SafeCheckpointHook
 
 __all__ = ['DatasetCheckHook', 'ExactResumeHook', 'NonFiniteLossHook', 'PartialLoadHook', 'PlainCheckpointHook',
-           'PreemptionHook', 'PREEMPTED_EXIT_CODE', 'CheckpointError', 'SafeCheckpointHook']
+           'PreemptionHook', 'PREEMPTED_EXIT_CODE', 'SafeCheckpointHook']

@@ -3,10 +3,10 @@ from mmengine.dist import broadcast_object_list, is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
-from mmengine.runner import BaseLoop
 
 from ...datasets.dataset_checks import DatasetError, check_dataset, check_num_classes
 from ...datasets.sample_fetcher import SampleFetcher
+from ..mmengine_internals import built_loops, train_loop_built
 
 
 @HOOKS.register_module()
@@ -43,12 +43,12 @@ class DatasetCheckHook(Hook):
     @staticmethod
     def check(runner) -> None:
         """The checks of every dataset the run has built, and of the heads against the training classes."""
-        if isinstance(runner._train_loop, BaseLoop):
+        train_loop = train_loop_built(runner)
+        if train_loop is not None:
             model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-            check_num_classes(model, runner._train_loop.dataloader.dataset)
-        for loop in (runner._train_loop, runner._val_loop, runner._test_loop):
-            if isinstance(loop, BaseLoop):
-                check_dataset(loop.dataloader.dataset)
+            check_num_classes(model, train_loop.dataloader.dataset)
+        for loop in built_loops(runner):
+            check_dataset(loop.dataloader.dataset)
 
     @staticmethod
     def skipping_fetcher(runner):

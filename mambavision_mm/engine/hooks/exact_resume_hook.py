@@ -7,6 +7,7 @@ from torch.utils.data import BatchSampler
 
 from ...datasets.samplers import SeededSampler
 from ...datasets.seeding import derive_seed, seed_everything
+from ..mmengine_internals import requested_checkpoint, resume_requested
 
 
 class WorldSizeError(RuntimeError):
@@ -57,13 +58,13 @@ class ExactResumeHook(Hook):
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         saved = checkpoint.get('meta', {}).get('world_size')
-        if not runner._resume or saved is None or saved == get_world_size():
+        if not resume_requested(runner) or saved is None or saved == get_world_size():
             return
         raise WorldSizeError(
-            f'cannot resume {runner._load_from}: it was trained by {saved} processes and this run has '
+            f'cannot resume {requested_checkpoint(runner)}: it was trained by {saved} processes and this run has '
             f'{get_world_size()}; the samples of its epoch, the total batch size and the learning rate would '
             f'change. Start it again with {saved} processes (NNODES x NPROC_PER_NODE), or begin a new run from its '
-            f'weights on purpose: --cfg-options load_from={runner._load_from} in a new work dir')
+            f'weights on purpose: --cfg-options load_from={requested_checkpoint(runner)} in a new work dir')
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         seed_everything(derive_seed(runner.seed, runner.iter))

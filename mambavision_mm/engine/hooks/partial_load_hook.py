@@ -6,11 +6,12 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.registry import HOOKS
-from mmengine.runner import BaseLoop
 
 from mambavision_backbone.checkpoint import backbone_state_dict, group_keys
 from mambavision_backbone.errors import CheckpointReadError
 from mambavision_backbone.model import detect_arch
+
+from ..mmengine_internals import requested_checkpoint, resume_requested, train_loop_built
 
 
 def describe_checkpoint(state: dict) -> str:
@@ -37,14 +38,14 @@ class PartialLoadHook(Hook):
     priority = 'VERY_HIGH'
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        if runner._resume:
+        if resume_requested(runner):
             return
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         if isinstance(model, BaseTTAModel):  # mmengine loads into the wrapped model (--tta)
             model = model.module
         own = model.state_dict()
         state = checkpoint['state_dict'] if 'state_dict' in checkpoint else checkpoint
-        training = isinstance(runner._train_loop, BaseLoop)  # mmengine builds it before loading when training
+        training = train_loop_built(runner) is not None  # mmengine builds it before loading when training
         as_saved = dict(state)  # the loop below changes state in place
         reshaped, unused, loaded = {}, [], set()
         for key in list(state):
@@ -62,7 +63,7 @@ class PartialLoadHook(Hook):
                                        - {name.split('.')[0] for name in loaded})
         if not training and parts_without_weights:
             raise CheckpointReadError(
-                f'{runner._load_from} is not a checkpoint of this {type(model).__name__}: it holds '
+                f'{requested_checkpoint(runner)} is not a checkpoint of this {type(model).__name__}: it holds '
                 f'{describe_checkpoint(as_saved)}, and '
                 f'nothing for {", ".join(parts_without_weights)}; test with the weights of a trained model (README, '
                 'model zoo); an ImageNet backbone file belongs in model.backbone.init_cfg')
@@ -70,7 +71,7 @@ class PartialLoadHook(Hook):
             state[name] = own[name]
         if not (reshaped or unused or absent):
             return
-        parts = [f'load_from {runner._load_from}: {len(loaded)} of {len(own)} tensors loaded']
+        parts = [f'load_from {requested_checkpoint(runner)}: {len(loaded)} of {len(own)} tensors loaded']
         if reshaped:
             parts.append(f'freshly initialised, their shapes differ: {", ".join(reshaped.values())}')
         if absent:

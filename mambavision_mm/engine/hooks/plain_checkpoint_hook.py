@@ -15,7 +15,7 @@ def plain_checkpoint(checkpoint: dict) -> dict:
     if hub:
         hub['log_scalars'] = {
             name: {HISTORY_BUFFER_TAG: True, 'max_length': buffer.max_length,
-                   'log': buffer._log_history.tolist(), 'count': buffer._count_history.tolist()}
+                   'log': buffer.data[0].tolist(), 'count': buffer.data[1].tolist()}
             for name, buffer in hub.get('log_scalars', {}).items()}
     for key in ('meta', 'message_hub'):
         if key in checkpoint:

@@ -7,7 +7,8 @@ from mmengine.dist import all_reduce, barrier, get_world_size, is_main_process
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
-from .safe_checkpoint_hook import PREEMPTION_MARKER, SafeCheckpointHook
+from ..restarts import PREEMPTION_MARKER
+from .safe_checkpoint_hook import SafeCheckpointHook
 
 # The exit status of a run stopped for preemption (EX_TEMPFAIL: "try again later").
 PREEMPTED_EXIT_CODE = 75

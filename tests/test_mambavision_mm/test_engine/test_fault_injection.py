@@ -27,7 +27,7 @@ import time
 
 import pytest
 
-from mambavision_mm.engine.hooks.safe_checkpoint_hook import checkpoint_problem
+from mambavision_mm.engine.checkpoint_files import checkpoint_problem
 
 from ...helpers.checkpoints import checkpoint_weights, max_difference
 from ...helpers.paths import MICRO_DET, MICRO_SEG, ROOT, TRAIN

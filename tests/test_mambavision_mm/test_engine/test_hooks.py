@@ -11,12 +11,9 @@ from mmengine.model import BaseModel
 from torch import nn
 
 from mambavision_mm import CheckpointError, CrashSafeRunner, NonFiniteLossHook, PlainCheckpointHook
-from mambavision_mm.engine.hooks.safe_checkpoint_hook import (
-    AGENTS_FILE,
-    CheckpointWriteError,
-    checkpoint_problem,
-    torchrun_agent,
-)
+from mambavision_mm.engine.checkpoint_files import checkpoint_problem
+from mambavision_mm.engine.errors import CheckpointWriteError
+from mambavision_mm.engine.restarts import AGENTS_FILE, torchrun_agent
 
 from ...helpers.checkpoints import mmengine_checkpoint
 from ...helpers.processes import load_in_fresh_process
@@ -91,12 +88,12 @@ def test_a_crash_while_saving_keeps_the_previous_checkpoint_and_pointer(tmp_path
     saved = str(tmp_path / 'epoch_1.pth')
     second = tiny_runner(tmp_path, [[1.0, 2.0]], 'save_second', max_epochs=2, resume=True, max_keep_ckpts=1)
 
-    def killed_while_writing(out_dir, filename, *args, **kwargs):
-        with open(os.path.join(out_dir, filename), 'wb') as f:
+    def killed_while_writing(backend, data, path):
+        with open(path, 'wb') as f:
             f.write(b'PK\x03\x04 half a checkpoint')
         raise KeyboardInterrupt('killed while saving')
 
-    monkeypatch.setattr(second, 'save_checkpoint', killed_while_writing)
+    monkeypatch.setattr(LocalBackend, 'put', killed_while_writing)
     with pytest.raises(KeyboardInterrupt):
         second.train()
     # mmengine would have removed epoch_1.pth (max_keep_ckpts=1) before writing epoch_2.pth
