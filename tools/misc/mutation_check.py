@@ -98,7 +98,7 @@ MUTATIONS = [
              'mambavision_mm/engine/hooks/safe_checkpoint_hook.py', '        self.check_writable(self.out_dir)\n',
              '', ('tests/test_mambavision_mm/test_engine/test_hooks.py',)),
     Mutation('worker-record-not-kept', 'a killed data-loader worker is reported without the samples it held',
-             'mambavision_mm/datasets/sample_fetcher.py', '            self.loading[row + 1] = len(held)\n', '',
+             'mambavision_mm/datasets/worker_record.py', '        self.loading[row + 1] = len(held)\n', '',
              ('tests/test_mambavision_mm/test_datasets/test_seeded_sampler.py',)),
     Mutation('bad-sample-count-not-logged', 'skipped bad samples go uncounted at the end of an epoch',
              'mambavision_mm/engine/hooks/dataset_check_hook.py', '        if fetcher is None:\n            return\n',
@@ -126,7 +126,7 @@ MUTATIONS = [
              'mambavision_mm/datasets/seeding.py', '[int(k) for k in keys]', '[int(k) for k in keys[:-1]]',
              ('tests/test_mambavision_mm/test_datasets/test_seeded_sampler.py',)),
     Mutation('truncated-jpeg-accepted', 'a JPEG cut short trains as grey rows instead of being named',
-             'mambavision_mm/datasets/sample_fetcher.py',
+             'mambavision_mm/datasets/sample_files.py',
              "return None if kind[0] in f.read() else f'is a truncated {kind[1]}'", 'return None',
              ('tests/test_mambavision_mm/test_datasets/test_seeded_sampler.py',)),
     Mutation('unknown-categories-accepted', 'annotations of categories outside the classes are dropped silently',
@@ -190,8 +190,8 @@ MUTATIONS = [
              'mambavision_mm/engine/hooks/exact_resume_hook.py', 'saved is None or saved == get_world_size()',
              'saved is None or True', ('tests/test_mambavision_mm/test_engine/test_hooks.py',)),
     Mutation('torchrun-agents-not-recorded', 'workers restarted when a node joins train from the start',
-             'mambavision_mm/engine/hooks/safe_checkpoint_hook.py', '        if training:\n            self.record',
-             '        if False:\n            self.record', ('tests/test_mambavision_mm/test_engine/test_hooks.py',)),
+             'mambavision_mm/engine/hooks/safe_checkpoint_hook.py', '        if training:\n            record_torchrun_agents',
+             '        if False:\n            record_torchrun_agents', ('tests/test_mambavision_mm/test_engine/test_hooks.py',)),
 ]
 
 
