@@ -147,10 +147,10 @@ MUTATIONS = [
              "batch_indices, coordinate_transformation_mode='output_half_pixel'",
              ('tests/test_mambavision_mm/test_deploy/test_onnx_ops.py',)),
     Mutation('onnx-nms-across-classes', 'exported detectors suppress boxes of one class with boxes of another',
-             'mambavision_mm/deploy/detector_export.py', 'offsets = groups.to(boxes) * (max_coordinate + 1)',
+             'mambavision_mm/deploy/heads/common.py', 'offsets = groups.to(boxes) * (max_coordinate + 1)',
              'offsets = groups.to(boxes) * 0', ('tests/test_mambavision_mm/test_deploy/test_onnx_ops.py',)),
     Mutation('onnx-rpn-nms-across-levels', "exported two-stage detectors run one RPN NMS across FPN levels, not "
-             "mmdet's per-level NMS", 'mambavision_mm/deploy/detector_export.py',
+             "mmdet's per-level NMS", 'mambavision_mm/deploy/heads/anchor_head.py',
              'groups = torch.cat(all_groups) if proposals else labels', 'groups = labels',
              ('tests/test_mambavision_mm/test_deploy/test_onnx_ops.py',)),
     Mutation('painting-without-boundaries', 'painted segmentations lose their region boundaries',
@@ -190,8 +190,10 @@ MUTATIONS = [
              'mambavision_mm/engine/hooks/exact_resume_hook.py', 'saved is None or saved == get_world_size()',
              'saved is None or True', ('tests/test_mambavision_mm/test_engine/test_hooks.py',)),
     Mutation('torchrun-agents-not-recorded', 'workers restarted when a node joins train from the start',
-             'mambavision_mm/engine/hooks/safe_checkpoint_hook.py', '        if training:\n            record_torchrun_agents',
-             '        if False:\n            record_torchrun_agents', ('tests/test_mambavision_mm/test_engine/test_hooks.py',)),
+             'mambavision_mm/engine/hooks/safe_checkpoint_hook.py',
+             '        if training:\n            record_torchrun_agents',
+             '        if False:\n            record_torchrun_agents',
+             ('tests/test_mambavision_mm/test_engine/test_hooks.py',)),
 ]
 
 

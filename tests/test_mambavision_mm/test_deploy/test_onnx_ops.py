@@ -12,7 +12,7 @@ from mmcv.ops import roi_align as mmcv_roi_align  # noqa: E402
 from mmdet.models.layers import multiclass_nms  # noqa: E402
 
 import mmdet_plugin  # noqa: E402,F401  (mmcv-lite gets our RoIAlign and NMS)
-from mambavision_mm.deploy.detector_export import batched_nms  # noqa: E402
+from mambavision_mm.deploy.heads.common import batched_nms  # noqa: E402
 from mambavision_mm.deploy.onnx_ops import onnx_translations, roi_align  # noqa: E402
 
 
@@ -84,13 +84,13 @@ def test_class_wise_nms_keeps_what_mmdet_keeps_best_first(tmp_path):
 
 
 def test_rpn_proposals_are_mmdets_with_nms_per_level():
-    """The exported RPN's proposals (detector_export.dense_head_detections) against mmdet's predict_by_feat on
+    """The exported RPN's proposals (heads.anchor_head.dense_head_detections) against mmdet's predict_by_feat on
     the same features: the same boxes in the same order, NMS run within each FPN level as mmdet runs it."""
     from mmdet.models.dense_heads import RPNHead
     from mmengine.config import ConfigDict
     from mmengine.registry import init_default_scope
 
-    from mambavision_mm.deploy.detector_export import dense_head_detections
+    from mambavision_mm.deploy.heads.anchor_head import dense_head_detections
     init_default_scope('mmdet')  # an earlier test may have left mmseg's scope, where mmdet's coders are unknown
     torch.manual_seed(0)
     cfg = ConfigDict(nms_pre=300, max_per_img=200, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0)
