@@ -11,7 +11,6 @@ refused, never fully unpickled.
 """
 import argparse
 import logging
-import os
 import re
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ import torch
 import torch.nn as nn
 
 from .errors import CheckpointReadError, UnsafeCheckpointError
-from .hub import local_checkpoint
+from .hub import local_checkpoint, require_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -140,9 +139,8 @@ def plain_data(value, replaced: Optional[List[str]] = None, where: str = ''):
 def read_state_dict(path: str, allow_list: AllowList = CHECKPOINT_ALLOW_LIST) -> Dict[str, torch.Tensor]:
     """Read the tensors of a checkpoint file or URL (:func:`torch_load` with ``allow_list``), unwrapping
     'state_dict' / 'model' containers."""
+    require_checkpoint(path)
     path = local_checkpoint(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'checkpoint file not found: {path}')
     if path.endswith('.safetensors'):
         try:
             from safetensors.torch import load_file

@@ -136,6 +136,13 @@ def download_checkpoint(url: str) -> str:
     return path
 
 
+def require_checkpoint(path: str, message: Optional[str] = None) -> None:
+    """FileNotFoundError with ``message`` (default: 'checkpoint PATH does not exist') unless ``path`` is a URL or
+    an existing file."""
+    if not is_url(path) and not os.path.isfile(path):
+        raise FileNotFoundError(message or f'checkpoint {path} does not exist')
+
+
 def local_checkpoint(path: str) -> str:
     """``path`` itself, or for a URL its cached file (downloaded first when needed)."""
     return download_checkpoint(path) if is_url(path) else path

@@ -1,5 +1,4 @@
 """MambaVision backbone for dense prediction: multi-scale features at strides 4, 8, 16 and 32."""
-import os
 from typing import Dict, Optional, Sequence, Union
 
 import torch
@@ -8,7 +7,7 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as checkpoint
 
 from .checkpoint import CHECKPOINT_ALLOW_LIST, load_pretrained
-from .hub import is_url
+from .hub import require_checkpoint
 from .layers import ConvBlock, Downsample, LayerNorm2d, MambaVisionBlock, MambaVisionMixer, PatchEmbed
 
 # Published ImageNet configurations, each complete: its aliases and every architecture hyper-parameter.
@@ -252,11 +251,10 @@ class MambaVision(nn.Module):
         if self.init_cfg is None:
             return
         path = self.init_cfg['checkpoint']
-        if not is_url(path) and not os.path.isfile(path):
-            raise FileNotFoundError(
-                f'pretrained MambaVision checkpoint not found: {path}. Name the published ImageNet weights by URL '
-                '(the shipped configs do; README, "Model zoo") or a local copy of them, or train from scratch '
-                'with init_cfg=None (e.g. --cfg-options model.backbone.init_cfg=None).')
+        require_checkpoint(path, f'pretrained MambaVision checkpoint not found: {path}. Name the published ImageNet '
+                                 'weights by URL (the shipped configs do; README, "Model zoo") or a local copy of '
+                                 'them, or train from scratch with init_cfg=None (e.g. --cfg-options '
+                                 'model.backbone.init_cfg=None).')
         load_pretrained(self, path, prefix=self.init_cfg.get('prefix'), allow_list=self.checkpoint_allow_list)
 
     def _frozen_modules(self):

@@ -1,10 +1,8 @@
 """Evaluate a trained detector or segmentor: every option of mmdet 3.x's and mmseg 1.x's tools/test.py, with
 their meaning for the config's scope; the checkpoint may be a URL (downloaded once, loaded safely)."""
 import argparse
-import os
-import os.path as osp
 
-from mambavision_backbone.hub import is_url
+from mambavision_backbone.hub import require_checkpoint
 from mambavision_mm.apis.launcher import (
     add_test_time_augmentation,
     add_visualization,
@@ -12,7 +10,7 @@ from mambavision_mm.apis.launcher import (
     finish_distributed,
     load_config,
 )
-from mambavision_tools.cli import add_common_arguments, exit_on_known_errors
+from mambavision_tools.cli import exit_on_known_errors, parse_with_common_arguments
 
 
 def parse_args():
@@ -27,16 +25,12 @@ def parse_args():
     parser.add_argument('--wait-time', type=float, default=2, help='seconds each shown image stays (--show)')
     parser.add_argument('--tta', action='store_true', help='test-time augmentation (the config\'s tta_model and '
                                                            'tta_pipeline; for detection mmdet\'s flip default)')
-    add_common_arguments(parser)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return parse_with_common_arguments(parser)
 
 
 def main():
     args = parse_args()
-    if not is_url(args.checkpoint) and not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(f'checkpoint {args.checkpoint} does not exist')
+    require_checkpoint(args.checkpoint)
     cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
     cfg.load_from = args.checkpoint  # testing never initialises weights, so the ImageNet file is not read
     if args.show or args.show_dir:

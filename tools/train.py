@@ -1,9 +1,8 @@
 """Train a detector or segmentor from a config (the arguments of mmdet 3.x / mmseg 1.x tools/train.py)."""
 import argparse
-import os
 
 from mambavision_mm.apis import launcher
-from mambavision_tools.cli import add_common_arguments, exit_on_known_errors
+from mambavision_tools.cli import exit_on_known_errors, parse_with_common_arguments
 
 
 def parse_args():
@@ -13,10 +12,7 @@ def parse_args():
     parser.add_argument('--auto-scale-lr', action='store_true', help='scale the LR by the total batch size')
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from the given checkpoint, or from the latest one in the work dir')
-    add_common_arguments(parser)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return parse_with_common_arguments(parser)
 
 
 def main():

@@ -7,14 +7,13 @@ from mmengine.runner import Runner
 
 from ..datasets.sample_fetcher import DataWorkerLostError, SampleFetcher
 from ..engine.distributed import set_collective_timeout, setup_cpu_distributed
+from .models import read_config
 
 
 def load_config(path: str, cfg_options=None, launcher: str = 'none', work_dir=None) -> Config:
-    """Read a config and apply ``--cfg-options``, the launcher and the work dir (default
-    ``./work_dirs/<config name>``)."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'config file {path} does not exist')
-    cfg = Config.fromfile(path)
+    """Read a config (:func:`~mambavision_mm.apis.models.read_config`) and apply the launcher, ``--cfg-options``
+    and the work dir (default ``./work_dirs/<config name>``)."""
+    cfg = read_config(path)
     cfg.launcher = launcher
     if cfg_options:
         cfg.merge_from_dict(cfg_options)

@@ -14,7 +14,7 @@ from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import load_state_dict
 
 from mambavision_backbone.checkpoint import torch_load, without_wrapper
-from mambavision_backbone.hub import is_url
+from mambavision_backbone.hub import require_checkpoint
 
 from ..engine.checkpoint import RUNNER_CHECKPOINT_ALLOW_LIST
 from .inputs import InputError
@@ -49,8 +49,10 @@ def build_model(cfg: Config) -> nn.Module:
 
 def check_checkpoint_path(checkpoint: str) -> None:
     """InputError when ``checkpoint`` is neither a URL nor an existing file."""
-    if not is_url(checkpoint) and not osp.isfile(checkpoint):
-        raise InputError(f'checkpoint {checkpoint} does not exist')
+    try:
+        require_checkpoint(checkpoint)
+    except FileNotFoundError as error:
+        raise InputError(str(error)) from None
 
 
 def _some(keys) -> str:

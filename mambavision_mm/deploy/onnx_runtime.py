@@ -9,6 +9,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mambavision_backbone.scan import relative_error
+
 from ..apis.inputs import InputError, collect_inputs, write_predictions
 from ..apis.painting import detection_record, mask_rle, paint_detections, paint_segmentation
 from .onnx_export import METADATA_PREFIX
@@ -21,9 +23,8 @@ def read_metadata(session) -> dict:
 
 
 def max_relative_difference(outputs: Sequence[np.ndarray], expected: Sequence[torch.Tensor]) -> float:
-    """The largest |a - b| / max|b| over the outputs."""
-    return max(float(np.abs(o - e.numpy()).max() / max(np.abs(e.numpy()).max(), 1e-12))
-               for o, e in zip(outputs, expected))
+    """The largest :func:`~mambavision_backbone.scan.relative_error` over the outputs."""
+    return max(relative_error(torch.from_numpy(np.asarray(o)), e) for o, e in zip(outputs, expected))
 
 
 def onnx_session(path: str, providers: Sequence[str] = ('CPUExecutionProvider',)):

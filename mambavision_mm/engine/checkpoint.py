@@ -18,7 +18,7 @@ from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
 from mambavision_backbone.checkpoint import CHECKPOINT_ALLOW_LIST, torch_load
-from mambavision_backbone.hub import download_checkpoint
+from mambavision_backbone.hub import download_checkpoint, require_checkpoint
 
 from .mmengine_internals import history_buffer_statistics
 
@@ -45,8 +45,7 @@ HistoryBuffer()
 def load_local_checkpoint(filename, map_location=None):
     """mmengine's loader for local paths: ``weights_only=True`` with the allow-list, and nothing else."""
     filename = osp.expanduser(filename)
-    if not osp.isfile(filename):
-        raise FileNotFoundError(f'checkpoint {filename} does not exist')
+    require_checkpoint(filename)
     return torch_load(filename, map_location=map_location, allow_list=RUNNER_CHECKPOINT_ALLOW_LIST)
 
 

@@ -29,6 +29,8 @@ from mmengine.fileio import LocalBackend, get_file_backend
 from mmengine.registry import HOOKS
 from mmengine.runner import find_latest_checkpoint
 
+from mambavision_backbone.hub import require_checkpoint
+
 from ..checkpoint_files import (
     checkpoint_problem,
     checkpoints_newest_first,
@@ -68,8 +70,7 @@ class SafeCheckpointHook(StepCheckpointHook):
         self.resume_from = None
         load_from, resume = requested_checkpoint(runner), resume_requested(runner)
         if load_from is not None and '://' not in str(load_from):
-            if not osp.isfile(load_from):
-                raise FileNotFoundError(f'checkpoint {load_from} (load_from / --resume PATH) does not exist')
+            require_checkpoint(load_from, f'checkpoint {load_from} (load_from / --resume PATH) does not exist')
             problem = checkpoint_problem(load_from) if resume else None  # a plain load reads it anyway
             if problem:
                 raise CheckpointError(f'cannot resume from {load_from}: it {problem}')
