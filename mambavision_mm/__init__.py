@@ -14,10 +14,11 @@ root registries, where the mmdet and mmseg scopes find them, and nothing else:
 - ``datasets``: ``SeededSampler`` (per-sample seeds; bad samples named or skipped) and the dataset checks;
 - ``ops``: where mmcv has no compiled extension (mmcv-lite), mmcv's RoIAlign and NMS run in PyTorch.
 
-Importing it changes two things of other packages, each through their own extension point and nowhere else:
-mmengine's checkpoint loaders for local paths and for http(s) URLs (``CheckpointLoader.register_scheme``, in
-``engine/checkpoint.py``: safe loading), and a finder appended to ``sys.meta_path``, after Python's own, that
-serves ``mmcv._ext`` where mmcv has no compiled extension (``ops/ext_finder.py``).
+Importing it changes three things of other packages: mmengine's checkpoint loaders for local paths and for
+http(s) URLs (``CheckpointLoader.register_scheme``, in ``engine/checkpoint.py``: safe loading), a finder appended
+to ``sys.meta_path``, after Python's own, that serves ``mmcv._ext`` where mmcv has no compiled extension
+(``ops/ext_finder.py``), and mmengine's ``BaseDataset._serialize_data``, wrapped to refuse an empty dataset by
+name (``engine/mmengine_internals.py`` lists that and every other use of an mmengine private).
 
 ``apis`` (inference, the tools' runner set-up), ``deploy`` (ONNX), ``analysis`` (FLOPs, benchmarks) and
 ``testing`` (generated data) are imported only by what uses them.

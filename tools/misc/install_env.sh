@@ -5,7 +5,8 @@
 #   PYTHON           interpreter used to create it                  (default python3.11, else python3)
 #   MMCV             lite: mmcv 2.1.0 without compiled ops, nothing to compile (default);
 #                    compiled: mmcv 2.1.0 with mmcv's compiled ops (its own RoIAlign and NMS kernels)
-#   MMCV_WHEEL_DIR   folder searched for a prebuilt mmcv 2.1.0 wheel (default ../shared/wheels; MMCV=compiled)
+#   MMCV_WHEEL_DIR   folder searched for a prebuilt mmcv 2.1.0 wheel (MMCV=compiled; default ../shared/wheels,
+#                    where the development machines keep one)
 #   MMCV_WHEEL_CACHE where a wheel built from source is kept        (default ~/.cache/mambavision-mm/wheels)
 #
 # torch 2.13.0 is installed only when the environment has no torch yet, so a CUDA build that a
