@@ -1,4 +1,5 @@
-"""Building blocks of MambaVision: stem, convolutional blocks, mixer, attention and the hybrid block."""
+"""Building blocks of MambaVision: stem, convolutional blocks, mixer, attention, the hybrid block, and the
+windows the mixer stages run on."""
 import math
 from typing import Optional
 
@@ -196,3 +197,21 @@ class MambaVisionBlock(nn.Module):
         x = x + self.drop_path(y if self.gamma_1 is None else self.gamma_1 * y)
         y = self.mlp(self.norm2(x))
         return x + self.drop_path(y if self.gamma_2 is None else self.gamma_2 * y)
+
+
+def window_partition(x: torch.Tensor, window_size: int) -> torch.Tensor:
+    """(B, C, H, W) with H, W multiples of the window -> (B * num_windows, window_size**2, C), row-major."""
+    b, c, h, w = x.shape
+    x = x.view(b, c, h // window_size, window_size, w // window_size, window_size)
+    return x.permute(0, 2, 4, 3, 5, 1).reshape(-1, window_size * window_size, c)
+
+
+def window_reverse(windows: torch.Tensor, window_size: int, batch: int, h: int, w: int) -> torch.Tensor:
+    """Inverse of :func:`window_partition`: -> (B, C, H, W).
+
+    The batch is given rather than inferred (view(-1, ...)): traced with symbolic sizes (ONNX export), the
+    inferred size was an expression that holds only for one window per image.
+    """
+    c = windows.shape[-1]
+    x = windows.view(batch, h // window_size, w // window_size, window_size, window_size, c)
+    return x.permute(0, 5, 1, 3, 2, 4).reshape(batch, c, h, w)

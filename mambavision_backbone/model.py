@@ -8,31 +8,17 @@ import torch.utils.checkpoint as checkpoint
 
 from .checkpoint import CHECKPOINT_ALLOW_LIST, load_pretrained
 from .hub import require_checkpoint
-from .layers import ConvBlock, Downsample, LayerNorm2d, MambaVisionBlock, MambaVisionMixer, PatchEmbed
-
-# Published ImageNet configurations, each complete: its aliases and every architecture hyper-parameter.
-# window_size holds the classification windows; dense-prediction configs pass their own.
-_CLASSIFICATION_WINDOWS = (8, 8, 14, 7)
-ARCH_SETTINGS = {
-    't': dict(aliases=('tiny',), dim=80, in_dim=32, depths=(1, 3, 8, 4), num_heads=(2, 4, 8, 16),
-              window_size=_CLASSIFICATION_WINDOWS, mlp_ratio=4.0, layer_scale=None),
-    't2': dict(aliases=('tiny2',), dim=80, in_dim=32, depths=(1, 3, 11, 4), num_heads=(2, 4, 8, 16),
-               window_size=_CLASSIFICATION_WINDOWS, mlp_ratio=4.0, layer_scale=None),
-    's': dict(aliases=('small',), dim=96, in_dim=64, depths=(3, 3, 7, 5), num_heads=(2, 4, 8, 16),
-              window_size=_CLASSIFICATION_WINDOWS, mlp_ratio=4.0, layer_scale=None),
-    'b': dict(aliases=('base',), dim=128, in_dim=64, depths=(3, 3, 10, 5), num_heads=(2, 4, 8, 16),
-              window_size=_CLASSIFICATION_WINDOWS, mlp_ratio=4.0, layer_scale=1e-5),
-    'l': dict(aliases=('large',), dim=196, in_dim=64, depths=(3, 3, 10, 5), num_heads=(4, 8, 16, 32),
-              window_size=_CLASSIFICATION_WINDOWS, mlp_ratio=4.0, layer_scale=1e-5),
-    'l2': dict(aliases=('large2',), dim=196, in_dim=64, depths=(3, 3, 12, 5), num_heads=(4, 8, 16, 32),
-               window_size=_CLASSIFICATION_WINDOWS, mlp_ratio=4.0, layer_scale=1e-5),
-    'l3': dict(aliases=('large3',), dim=256, in_dim=64, depths=(3, 3, 20, 10), num_heads=(4, 8, 16, 32),
-               window_size=_CLASSIFICATION_WINDOWS, mlp_ratio=4.0, layer_scale=1e-5),
-}
-ARCH_ALIASES = {alias: name for name, setting in ARCH_SETTINGS.items() for alias in setting['aliases']}
-# What an arch given as a dict must hold, and what it may add (the defaults of the published models otherwise).
-ESSENTIAL_ARCH_KEYS = ('dim', 'in_dim', 'depths', 'num_heads', 'window_size')
-OPTIONAL_ARCH_KEYS = {'mlp_ratio': 4.0, 'layer_scale': None}
+from .layers import (
+    ConvBlock,
+    Downsample,
+    LayerNorm2d,
+    MambaVisionBlock,
+    MambaVisionMixer,
+    PatchEmbed,
+    window_partition,
+    window_reverse,
+)
+from .variants import ARCH_SETTINGS, ESSENTIAL_ARCH_KEYS, OPTIONAL_ARCH_KEYS, resolve_arch
 
 _FROM_ARCH = object()  # marks an argument left to the arch's default (None is a real value for layer_scale)
 
@@ -40,24 +26,6 @@ _FROM_ARCH = object()  # marks an argument left to the arch's default (None is a
 def attention_block_indices(depth: int) -> range:
     """Indices of the blocks that use self-attention in a stage of ``depth`` blocks (the second half)."""
     return range(depth // 2 + 1, depth) if depth % 2 else range(depth // 2, depth)
-
-
-def window_partition(x: torch.Tensor, window_size: int) -> torch.Tensor:
-    """(B, C, H, W) with H, W multiples of the window -> (B * num_windows, window_size**2, C), row-major."""
-    b, c, h, w = x.shape
-    x = x.view(b, c, h // window_size, window_size, w // window_size, window_size)
-    return x.permute(0, 2, 4, 3, 5, 1).reshape(-1, window_size * window_size, c)
-
-
-def window_reverse(windows: torch.Tensor, window_size: int, batch: int, h: int, w: int) -> torch.Tensor:
-    """Inverse of :func:`window_partition`: -> (B, C, H, W).
-
-    The batch is given rather than inferred (view(-1, ...)): traced with symbolic sizes (ONNX export), the
-    inferred size was an expression that holds only for one window per image.
-    """
-    c = windows.shape[-1]
-    x = windows.view(batch, h // window_size, w // window_size, window_size, window_size, c)
-    return x.permute(0, 5, 1, 3, 2, 4).reshape(batch, c, h, w)
 
 
 class MambaVisionStage(nn.Module):
@@ -109,27 +77,6 @@ class MambaVisionStage(nn.Module):
         return x, (self.downsample(x) if self.downsample is not None else x)
 
 
-def _resolve_arch(arch) -> dict:
-    """The hyper-parameters of ``arch``: a name or alias of :data:`ARCH_SETTINGS`, a dict of the essential keys
-    (and optionally mlp_ratio and layer_scale), or None (everything given as arguments)."""
-    if arch is None:
-        return {}
-    if isinstance(arch, dict):
-        unknown = sorted(set(arch) - set(ESSENTIAL_ARCH_KEYS) - set(OPTIONAL_ARCH_KEYS))
-        missing = [k for k in ESSENTIAL_ARCH_KEYS if k not in arch]
-        if unknown or missing:
-            raise ValueError(f'a MambaVision arch given as a dict needs {list(ESSENTIAL_ARCH_KEYS)} and may add '
-                             f'{list(OPTIONAL_ARCH_KEYS)}; missing {missing}, unknown {unknown}')
-        return {**OPTIONAL_ARCH_KEYS, **arch}
-    key = str(arch).lower()
-    key = ARCH_ALIASES.get(key, key)
-    if key not in ARCH_SETTINGS:
-        names = sorted(set(ARCH_SETTINGS) | set(ARCH_ALIASES))
-        raise ValueError(f'unknown MambaVision arch {arch!r}; choose one of {names}, give a dict of '
-                         f'{list(ESSENTIAL_ARCH_KEYS)}, or pass arch=None with those as arguments')
-    return {k: v for k, v in ARCH_SETTINGS[key].items() if k != 'aliases'}
-
-
 class MambaVision(nn.Module):
     """MambaVision backbone returning one LayerNorm-ed (B, C_i, H_i, W_i) map per index in ``out_indices``.
 
@@ -166,7 +113,7 @@ class MambaVision(nn.Module):
                  norm_eval: bool = False, with_cp: bool = False, pretrained: Optional[str] = None,
                  init_cfg: Optional[dict] = None, scan_backend: Optional[str] = None):
         super().__init__()
-        settings = _resolve_arch(arch)
+        settings = resolve_arch(arch)
         given = dict(dim=dim, in_dim=in_dim, depths=depths, num_heads=num_heads, window_size=window_size,
                      mlp_ratio=mlp_ratio, layer_scale=layer_scale)
         settings.update({k: v for k, v in given.items() if v is not _FROM_ARCH})

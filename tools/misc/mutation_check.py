@@ -39,7 +39,7 @@ class Mutation(NamedTuple):
 
 MUTATIONS = [
     Mutation('window-transposed', 'windows cut column-major: every attention and Mamba block mixes the wrong tokens',
-             'mambavision_backbone/model.py', 'x.permute(0, 2, 4, 3, 5, 1)', 'x.permute(0, 4, 2, 5, 3, 1)',
+             'mambavision_backbone/layers.py', 'x.permute(0, 2, 4, 3, 5, 1)', 'x.permute(0, 4, 2, 5, 3, 1)',
              ('tests/test_mambavision_backbone/test_model.py',)),
     Mutation('window-off-by-one', 'a stage runs windows one pixel smaller than configured',
              'mambavision_backbone/model.py', 'ws = self.window_size\n', 'ws = self.window_size - 1\n',
