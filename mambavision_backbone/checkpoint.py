@@ -11,7 +11,10 @@ refused, never fully unpickled.
 """
 import argparse
 import logging
+import os
 import re
+import zipfile
+import zlib
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
@@ -21,7 +24,7 @@ import torch
 import torch.nn as nn
 
 from .errors import CheckpointReadError, UnsafeCheckpointError
-from .hub import local_checkpoint, require_checkpoint
+from .hub import local_checkpoint, require_checkpoint, written_without_crcs
 
 logger = logging.getLogger(__name__)
 
@@ -93,14 +96,39 @@ def refusal(path: str, error: Exception) -> Optional[str]:
             f'{CONVERTER} {path} SAFE_COPY.pth --trust-pickle')
 
 
+def check_archive(path: str) -> None:
+    """Refuse a ``torch.save`` archive whose bytes changed after it was written: CheckpointReadError naming the
+    first member that fails its CRC check. torch itself reads a damaged member without a word. An archive written
+    without CRCs (``torch.serialization.set_crc32_options(False)``) is read unchecked, with a logged line; other
+    formats (torch's legacy pickle) record no CRCs."""
+    with open(path, 'rb') as f:
+        if f.read(4) != b'PK\x03\x04':  # torch.save's zip archive starts with its first member's header
+            return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if written_without_crcs(archive):
+                logger.info('%s was written without CRCs (torch.serialization.set_crc32_options(False)): its bytes '
+                            'are not checked', path)
+                return
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, EOFError, OSError, zlib.error, NotImplementedError) as exc:  # a damaged header
+        raise CheckpointReadError(f'{path} is damaged ({type(exc).__name__}: {exc}); fetch or copy it again') from None
+    if damaged:
+        raise CheckpointReadError(f'{path} is damaged: its member {damaged} fails its CRC check (the file changed '
+                                  'after it was written); fetch or copy it again')
+
+
 def torch_load(path: str, map_location='cpu', allow_list: AllowList = CHECKPOINT_ALLOW_LIST) -> object:
-    """``torch.load(path, weights_only=True)`` with ``allow_list``, and nothing else. A URL is read from its
-    cached download (:func:`mambavision_backbone.hub.download_checkpoint`).
+    """``torch.load(path, weights_only=True)`` with ``allow_list``, and nothing else, once :func:`check_archive`
+    found every byte as written. A URL is read from its cached download
+    (:func:`mambavision_backbone.hub.download_checkpoint`).
 
     Raises UnsafeCheckpointError (one line naming the first disallowed global and the one-time conversion)
     for a file that holds anything else, CheckpointReadError for a file that is not a PyTorch checkpoint.
     """
     path = local_checkpoint(path)
+    if os.path.isfile(path):
+        check_archive(path)
     with torch.serialization.safe_globals(allow_list.globals()):
         try:
             return torch.load(path, map_location=map_location, weights_only=True)

@@ -1,10 +1,13 @@
 """Checkpoints named by URL: downloaded once into torch's hub cache, checked, then reused with no network.
 
-The cache is torch's (``$TORCH_HOME/hub/checkpoints/<file name>``, as ``torch.hub.load_state_dict_from_url`` and
-mmengine use it). A download goes to a temporary file beside its final name and is renamed only once it is
-complete and looks like a checkpoint, so a refused connection, an HTTP error, a truncated transfer or an HTML
-page served instead of the file leaves nothing in the cache.
+The cache is torch's folder (``$TORCH_HOME/hub/checkpoints/``), keyed by the whole URL: the file of
+``https://host/a/b/model.pth`` is ``checkpoints/host/a/b/model.pth``, so that two URLs serving different files
+under one name (every Hugging Face repository serves a ``model.safetensors``) are two entries, as Hugging Face's
+own cache keys by repository. A download goes to a temporary file beside its final name and is renamed only
+once it is complete and looks like a checkpoint, so a refused connection, an HTTP error, a truncated transfer or
+an HTML page served instead of the file leaves nothing in the cache.
 """
+import hashlib
 import http.client
 import json
 import logging
@@ -33,18 +36,36 @@ def is_url(path) -> bool:
 
 
 def cache_path(url: str) -> str:
-    """Where the file of ``url`` is kept: ``<torch.hub.get_dir()>/checkpoints/<the URL's file name>``."""
-    name = os.path.basename(urllib.parse.urlparse(url).path)
-    if not name:
+    """Where the file of ``url`` is kept: ``<torch.hub.get_dir()>/checkpoints/<host>[_<port>]/<the URL's path>``,
+    with a folder ``query-<hash>`` before the file name when the URL has a query."""
+    parsed = urllib.parse.urlparse(url)
+    parts = [urllib.parse.unquote(part) for part in parsed.path.split('/')]
+    if not parts[-1]:
         raise DownloadError(f'{url} names no file (its path ends with /)')
-    return os.path.join(torch.hub.get_dir(), 'checkpoints', name)
+    if '..' in parts or any(os.sep in part for part in parts):
+        raise DownloadError(f'{url}: its path leaves its folder (..), which the cache cannot hold')
+    host = parsed.hostname or 'localhost'
+    folders = [f'{host}_{parsed.port}' if parsed.port else host] + [p for p in parts[:-1] if p not in ('', '.')]
+    if parsed.query:
+        folders.append('query-' + hashlib.sha256(parsed.query.encode()).hexdigest()[:16])
+    return os.path.join(torch.hub.get_dir(), 'checkpoints', *folders, parts[-1])
+
+
+def written_without_crcs(archive: zipfile.ZipFile) -> bool:
+    """Whether ``torch.save`` wrote the archive with its CRCs switched off
+    (``torch.serialization.set_crc32_options(False)``): every non-empty member records a CRC of 0."""
+    members = [info for info in archive.infolist() if info.file_size > 0]
+    return bool(members) and all(info.CRC == 0 for info in members)
 
 
 def archive_problem(path: str) -> Optional[str]:
     """Why the zip archive at ``path`` (what ``torch.save`` writes) is cut short or damaged, or None when every
-    member reads back and passes its CRC check. Nothing is unpickled."""
+    member reads back and passes its CRC check (an archive written without CRCs: when its directory reads).
+    Nothing is unpickled."""
     try:
         with zipfile.ZipFile(path) as archive:
+            if written_without_crcs(archive):
+                return None
             damaged = archive.testzip()
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         return f'is truncated or corrupt ({exc})'
@@ -108,7 +129,7 @@ def download_checkpoint(url: str) -> str:
     path = cache_path(url)
     if os.path.isfile(path):
         return path
-    folder = os.path.dirname(path)
+    root, folder = os.path.join(torch.hub.get_dir(), 'checkpoints'), os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
     partial = f'{path}.{os.getpid()}.partial'
     advice = (f'to work without the network, put the file at {path} by hand, or name a local copy instead of the '
@@ -133,7 +154,19 @@ def download_checkpoint(url: str) -> str:
     finally:
         if os.path.exists(partial):
             os.remove(partial)
+        if not os.path.isfile(path):
+            _remove_empty_folders(folder, root)
     return path
+
+
+def _remove_empty_folders(folder: str, root: str) -> None:
+    """Remove ``folder`` and its parents below ``root`` while they are empty: a failed download leaves nothing."""
+    while os.path.abspath(folder).startswith(os.path.abspath(root) + os.sep):
+        try:
+            os.rmdir(folder)
+        except OSError:  # not empty: another download's, or a file put by hand
+            return
+        folder = os.path.dirname(folder)
 
 
 def require_checkpoint(path: str, message: Optional[str] = None) -> None:

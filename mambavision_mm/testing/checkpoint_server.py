@@ -3,6 +3,7 @@ download goes wrong.
 
     with CheckpointServer(folder) as server:
         server.url('epoch_1.pth')               # the file
+        server.url('b1k/model.pth')             # a file in a subfolder (repositories that share file names)
         server.url('epoch_1.pth', 'truncated')  # its full Content-Length, then half of the body
         server.url('epoch_1.pth', 'html')       # 200 with an HTML login page instead of the file
         server.url('absent.pth')                # 404
@@ -14,6 +15,7 @@ import threading
 import urllib.parse
 from typing import List
 
+MODES = ('html', 'truncated')
 LOGIN_PAGE = b'<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body>Sign in to continue</body></html>\n'
 
 
@@ -28,11 +30,14 @@ class CheckpointServer:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 (http.server's name)
                 server.requests.append(self.path)
-                mode, _, name = self.path.lstrip('/').rpartition('/')
-                path = os.path.join(server.folder, urllib.parse.unquote(name))
+                mode, _, name = self.path.lstrip('/').partition('/')
+                if mode not in MODES:
+                    mode, name = '', self.path.lstrip('/')
+                parts = urllib.parse.unquote(name).split('/')
+                path = os.path.join(server.folder, *parts)
                 if mode == 'html':
                     return self._send(200, LOGIN_PAGE, 'text/html')
-                if not os.path.isfile(path):
+                if '..' in parts or not os.path.isfile(path):
                     return self._send(404, b'not found', 'text/plain')
                 with open(path, 'rb') as f:
                     body = f.read()

@@ -1,7 +1,11 @@
 """Reading backbone weights from every published file layout."""
 
 import argparse
+import collections
 import datetime
+import random
+import struct
+import zipfile
 from collections import Counter, OrderedDict
 
 import numpy as np
@@ -9,8 +13,8 @@ import pytest
 import torch
 
 from mambavision_backbone import MambaVision, load_pretrained
-from mambavision_backbone.checkpoint import plain_data
-from mambavision_backbone.errors import UnsafeCheckpointError
+from mambavision_backbone.checkpoint import plain_data, torch_load
+from mambavision_backbone.errors import CheckpointReadError, UnsafeCheckpointError
 
 from ..helpers.checkpoints import (
     code_running_checkpoint,
@@ -106,3 +110,60 @@ def test_missing_and_invalid_files(tmp_path):
     torch.save({'decoder.weight': torch.zeros(3)}, tmp_path / 'other.pth')
     with pytest.raises(ValueError, match='holds no tensor of this backbone'):
         load_pretrained(MambaVision('tiny'), str(tmp_path / 'other.pth'))
+
+
+def _flip(path, offset, bit=0):
+    data = bytearray(open(path, 'rb').read())
+    data[offset] ^= 1 << bit
+    open(path, 'wb').write(bytes(data))
+
+
+def test_a_member_damaged_on_disk_is_refused_by_name(tmp_path):
+    path = str(tmp_path / 'weights.pth')
+    torch.save({'w': torch.arange(256, dtype=torch.float32)}, path)
+    with zipfile.ZipFile(path) as archive:
+        member = next(info for info in archive.infolist() if info.filename.endswith('data/0'))
+        # the member's data follows its 30-byte local header, its name and its extra field (torch's alignment)
+        with open(path, 'rb') as f:
+            f.seek(member.header_offset + 26)
+            name_length, extra_length = struct.unpack('<HH', f.read(4))
+        data_offset = member.header_offset + 30 + name_length + extra_length
+    _flip(path, data_offset + 100, bit=3)  # one bit of one float: torch alone loads it with no word
+    assert not torch.equal(torch.load(path, weights_only=True)['w'], torch.arange(256, dtype=torch.float32))
+    with pytest.raises(CheckpointReadError) as refused:
+        torch_load(path)
+    assert str(refused.value) == (f'{path} is damaged: its member {member.filename} fails its CRC check (the file '
+                                  'changed after it was written); fetch or copy it again')
+
+
+def test_seeded_bit_flips_never_load_altered_weights(tmp_path):
+    path, damaged = str(tmp_path / 'weights.pth'), str(tmp_path / 'damaged.pth')
+    expected = {'a': torch.randn(32, 32, generator=torch.Generator().manual_seed(0)), 'b': torch.ones(7)}
+    torch.save(expected, path)
+    original = open(path, 'rb').read()
+    outcomes = collections.Counter()
+    for seed in range(120):
+        rng = random.Random(seed)
+        data = bytearray(original)
+        data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+        open(damaged, 'wb').write(bytes(data))
+        try:
+            loaded = torch_load(damaged)
+        except CheckpointReadError:
+            outcomes['refused'] += 1
+            continue
+        assert all(torch.equal(loaded[k], v) for k, v in expected.items()), f'seed {seed}: altered weights loaded'
+        outcomes['unchanged'] += 1  # a flip in padding or an unused header field
+    assert outcomes['refused'] >= 100, outcomes
+
+
+def test_a_file_written_without_crcs_loads_and_says_so(tmp_path, package_logs):
+    path = str(tmp_path / 'no_crc.pth')
+    torch.serialization.set_crc32_options(False)
+    try:
+        torch.save({'w': torch.ones(3)}, path)
+    finally:
+        torch.serialization.set_crc32_options(True)
+    assert torch.equal(torch_load(path)['w'], torch.ones(3))
+    assert f'{path} was written without CRCs (torch.serialization.set_crc32_options(False)): its bytes are not ' \
+           'checked' in package_logs
