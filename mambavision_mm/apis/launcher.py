@@ -7,7 +7,7 @@ from mmengine.runner import Runner
 
 from ..datasets.sample_fetcher import DataWorkerLostError, SampleFetcher
 from ..engine.distributed import set_collective_timeout, setup_cpu_distributed
-from .models import read_config
+from .models import inner_dataset, read_config
 
 
 def load_config(path: str, cfg_options=None, launcher: str = 'none', work_dir=None) -> Config:
@@ -78,9 +78,7 @@ def add_test_time_augmentation(cfg: Config) -> None:
         cfg.setdefault('tta_model', dict(type='DetTTAModel',
                                          tta_cfg=dict(nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)))
         if 'tta_pipeline' not in cfg:
-            dataset = cfg.test_dataloader.dataset
-            while 'dataset' in dataset:  # wrappers (ConcatDataset, ...) hold the real one
-                dataset = dataset.dataset
+            dataset = inner_dataset(cfg.test_dataloader.dataset)
             flips = [dict(type='RandomFlip', prob=1.0), dict(type='RandomFlip', prob=0.0)]
             pack = dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
                                                          'scale_factor', 'flip', 'flip_direction'))

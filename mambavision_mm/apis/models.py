@@ -32,6 +32,13 @@ def read_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     return cfg
 
 
+def inner_dataset(dataset_cfg: dict) -> dict:
+    """The dataset a dataset config reads: itself, or the one its wrappers (ConcatDataset, ...) hold."""
+    while 'dataset' in dataset_cfg:
+        dataset_cfg = dataset_cfg.dataset
+    return dataset_cfg
+
+
 def task_scope(cfg: Config) -> str:
     """The config's default scope, 'mmdet' or 'mmseg'; InputError for any other."""
     scope = cfg.get('default_scope')
