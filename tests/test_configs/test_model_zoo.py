@@ -5,7 +5,9 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from mambavision_mm.apis.model_index import read_model_index
 from mambavision_mm.apis.models import build_model
+from mambavision_mm.apis.reproduction import DATASETS, METRICS, DataNotFoundError, evaluation_config
 
 from ..helpers.paths import ROOT, zoo_models
 
@@ -68,3 +70,21 @@ def test_published_weights_and_imagenet_files_by_url(model):
     arch = 'L3' if 'l3' in model['Name'] else cfg.model.backbone.arch
     assert cfg.model.backbone.init_cfg == dict(type='Pretrained',
                                                checkpoint=f'https://huggingface.co/nvidia/{IMAGENET[arch]}')
+
+
+def test_every_published_entry_is_one_the_reproduce_tool_measures(tmp_path):
+    # The real zoo as tools/reproduce.py reads it, without downloads: https weights, a dataset and metrics it
+    # knows, and configs whose test data it finds under --data-root (here a folder without data: named missing).
+    zoo = read_model_index(os.path.join(ROOT, 'model-index.yml'))
+    published = [model for model in zoo if model.published]
+    assert [model.name for model in published] == list(PUBLISHED_WEIGHTS)
+    assert all(not model.weights and not model.metrics for model in zoo if not model.published)  # comparisons
+    for model in published:
+        assert model.weights.startswith('https://huggingface.co/nvidia/') and os.path.isfile(model.config)
+        assert model.task in ('Object Detection', 'Semantic Segmentation') and model.dataset in DATASETS
+        assert set(model.metrics) == ({'box AP', 'mask AP'} if model.dataset == 'COCO' else {'mIoU'})
+        assert set(model.metrics) <= set(METRICS)
+        root = str(tmp_path / DATASETS[model.dataset])
+        expected = {'COCO': 'annotations/instances_val2017.json', 'ADE20K': 'images/validation'}[model.dataset]
+        with pytest.raises(DataNotFoundError, match=f'expected {root}/{expected} \\(set its folder with --data-root'):
+            evaluation_config(model.config, model.weights, str(tmp_path / 'work'), root, '--data-root')

@@ -200,6 +200,19 @@ MUTATIONS = [
              '        if training:\n            record_torchrun_agents',
              '        if False:\n            record_torchrun_agents',
              ('tests/test_mambavision_mm/test_engine/test_hooks.py',)),
+    Mutation('reproduce-fraction-as-percent', "tools/reproduce.py compares mmdet's fraction with the zoo's percent",
+             'mambavision_mm/apis/reproduction.py', "'box AP': ('coco/bbox_mAP', 100.0)",
+             "'box AP': ('coco/bbox_mAP', 1.0)", ('tests/test_tools/test_reproduce.py',)),
+    Mutation('reproduce-tolerance-ignored', 'every metric not exactly the published one is judged off',
+             'mambavision_mm/apis/reproduction.py', '> tolerance + 1e-9', '> 1e-9',
+             ('tests/test_tools/test_reproduce.py',)),
+    Mutation('reproduce-coco-annotations-not-moved', '--data-root moves the images but the COCO evaluator reads '
+             'the old annotation file', 'mambavision_mm/apis/reproduction.py',
+             '                evaluator.ann_file = osp.join(data_root, osp.relpath(ann_file, old_root))',
+             '                pass', ('tests/test_tools/test_reproduce.py',)),
+    Mutation('reproduce-reruns-finished', 'a second run of the tables evaluates every model again',
+             'tools/mambavision_tools/reproduce.py', '    return (not options.force and row is not None',
+             '    return (False and row is not None', ('tests/test_tools/test_reproduce.py',), slow=True),
 ]
 
 
