@@ -132,8 +132,7 @@ def download_checkpoint(url: str) -> str:
     root, folder = os.path.join(torch.hub.get_dir(), 'checkpoints'), os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
     partial = f'{path}.{os.getpid()}.partial'
-    advice = (f'to work without the network, put the file at {path} by hand, or name a local copy instead of the '
-              'URL (e.g. --cfg-options model.backbone.init_cfg.checkpoint=FILE for the ImageNet weights)')
+    advice = f'to work without the network, put the file at {path} by hand, or name a local copy instead of the URL'
     try:
         try:
             _fetch(url, partial, os.path.basename(path))

@@ -15,6 +15,7 @@ import time
 
 import mmdet
 import torch
+import yaml
 
 from mambavision_backbone import MambaVision
 from mambavision_mm.testing import generate_ade20k, generate_coco
@@ -128,6 +129,27 @@ def segmentation(iters):
         'iteration', f'iter_{iters}.pth', 'mIoU', ['aAcc', 'mIoU', 'mAcc'])
 
 
+def write_zoo(det, seg) -> str:
+    """The demo's models as a model zoo (OpenMMLab's model-index schema), their test metrics as the published
+    figures, rounded as papers round them: what tools/reproduce.py reproduces. Returns the index's path."""
+    models = []
+    if det:
+        models.append(dict(Name='demo-cascade-mask-rcnn', Config=os.path.relpath(DET_CONFIG, WORK),
+                           Weights=os.path.join(ROOT, det['checkpoint']),
+                           Results=[dict(Task='Object Detection', Dataset='COCO', Metrics={
+                               'box AP': round(100 * det['coco/bbox_mAP'], 1),
+                               'mask AP': round(100 * det['coco/segm_mAP'], 1)})]))
+    if seg:
+        models.append(dict(Name='demo-upernet', Config=os.path.relpath(SEG_CONFIG, WORK),
+                           Weights=os.path.join(ROOT, seg['checkpoint']),
+                           Results=[dict(Task='Semantic Segmentation', Dataset='ADE20K',
+                                         Metrics={'mIoU': round(seg['mIoU'], 1)})]))
+    index = os.path.join(WORK, 'model-index.yml')
+    with open(os.path.join(ROOT, index), 'w') as f:
+        yaml.safe_dump(dict(Models=models), f, sort_keys=False)
+    return index
+
+
 def summary(det, seg):
     print('\n== Summary', flush=True)
     if det:
@@ -146,6 +168,11 @@ def summary(det, seg):
     print(f"    python {os.path.join(os.path.dirname(mmdet.__file__), '.mim', 'tools', 'train.py')} CONFIG   "
           "(mmdet's own tools work too)\n    the published recipes and how to train or evaluate them: "
           'docs/openmmlab.md', flush=True)
+    if det or seg:
+        index = write_zoo(det, seg)
+        print(f'  The demo\'s models as a model zoo, their metrics as its published table: {index}. Reproduce it '
+              'as the published tables are reproduced (every model evaluated again, a verdict per row):\n'
+              f'    python tools/reproduce.py --index {index} --work-dir {WORK}/reproduce', flush=True)
 
 
 def main():
