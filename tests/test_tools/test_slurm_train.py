@@ -1,6 +1,6 @@
-"""tools/slurm_train.sh without a cluster: Slurm's own commands (srun, scontrol) are replaced by scripts that
-record how they were called, so what is checked is the script's part: OpenMMLab's interface passed to srun,
-the early signal, and the requeue of a run that stopped for preemption."""
+"""tools/slurm_train.sh and slurm_reproduce.sh without a cluster: Slurm's own commands (srun, scontrol) are
+replaced by scripts that record how they were called, so what is checked is the scripts' part: OpenMMLab's
+interface passed to srun, the early signal, and the requeue of a run that stopped for preemption."""
 import os
 import subprocess
 
@@ -61,3 +61,18 @@ def test_a_preempted_interactive_job_says_how_to_continue(tmp_path):
 def test_other_endings_are_not_requeued(tmp_path, srun_status):
     status, _, _, calls = slurm_train(tmp_path, srun_status)
     assert status == srun_status and calls == []
+
+
+def test_slurm_reproduce_runs_the_tables_on_every_task(tmp_path):
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    (bin_dir / 'srun').write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {tmp_path}/srun_args\nexit 0\n')
+    (bin_dir / 'srun').chmod(0o755)
+    result = subprocess.run(['bash', os.path.join(ROOT, 'tools/slurm_reproduce.sh'), 'gpu', 'tables', 'work_dirs/r',
+                             '--data-root', 'coco=/data/coco'], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, 'PATH': f'{bin_dir}:{os.environ["PATH"]}', 'GPUS': '4'})
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / 'srun_args').read_text().splitlines() == [
+        '--partition=gpu', '--job-name=tables', '--gres=gpu:4', '--ntasks=4', '--ntasks-per-node=4',
+        '--cpus-per-task=5', '--kill-on-bad-exit=1', 'python', '-u', os.path.join(ROOT, 'tools/reproduce.py'),
+        '--work-dir=work_dirs/r', '--launcher=slurm', '--data-root', 'coco=/data/coco']

@@ -1,15 +1,9 @@
 # The toy segmentation config with a micro MambaVision (dims 16-128, one block per stage) and 32-channel heads,
 # 128x128 crops and no validation: a few-second CPU run for the crash-safe training tests. Everything that
 # makes training random (drop path, dropout, random resize/crop/flip, shuffling) is kept.
-_base_ = ['../../../configs/mmseg/toy/upernet_mambavision-t_toy-shapes-256x256.py']
+_base_ = ['../zoo/upernet_mambavision-micro_toy-zoo.py']  # the micro model
 
 crop_size = (128, 128)
-model = dict(
-    data_preprocessor=dict(size=crop_size),
-    backbone=dict(arch=None, dim=16, in_dim=16, depths=(1, 1, 1, 1), num_heads=(2, 2, 2, 2), window_size=(8, 8, 8, 4)),
-    decode_head=dict(in_channels=[16, 32, 64, 128], channels=32),
-    auxiliary_head=dict(in_channels=64, channels=16))
-
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),

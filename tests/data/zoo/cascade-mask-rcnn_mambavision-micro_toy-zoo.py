@@ -13,8 +13,7 @@ model = dict(
         bbox_head=[dict(head, num_shared_convs=1, in_channels=channels, conv_out_channels=channels, fc_out_channels=64)
                    for head in _base_.model.roi_head.bbox_head],
         mask_roi_extractor=dict(out_channels=channels),
-        mask_head=dict(num_convs=1, in_channels=channels, conv_out_channels=channels)),
-    test_cfg=dict(rcnn=dict(score_thr=0.0)))  # random weights still give boxes to score
+        mask_head=dict(num_convs=1, in_channels=channels, conv_out_channels=channels)))
 
 test_pipeline = [
     dict(type='LoadImageFromFile'),
