@@ -182,6 +182,8 @@ def main():
     parser.add_argument('--skip-detection', action='store_true')
     parser.add_argument('--skip-segmentation', action='store_true')
     args = parser.parse_args()
+    if args.seg_iters <= 5 or args.det_epochs < 1:
+        parser.error('--seg-iters must be above 5 (the schedule warms up for 5 iterations), --det-epochs at least 1')
     os.makedirs(os.path.join(ROOT, WORK), exist_ok=True)
     start = time.perf_counter()
     backbone_check()
