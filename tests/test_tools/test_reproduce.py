@@ -129,14 +129,16 @@ def test_a_toy_zoo_gets_a_verdict_per_row_and_a_second_run_evaluates_nothing(toy
         ('seg-404', SEG, server.url('absent/model.pth'), 'ADE20K', {'mIoU': miou}),
         ('seg-html', SEG, server.url('seg/model.pth', 'html'), 'ADE20K', {'mIoU': miou}),
         ('det-no-data', DET, server.url('det/model.pth'), 'COCO', {'box AP': 0.0, 'mask AP': 0.0}),
+        ('seg-det-weights', SEG, server.url('det/model.pth'), 'ADE20K', {'mIoU': miou}),  # fails in the evaluation
+        ('no-config', str(tmp_path / 'absent.py'), server.url('seg/model.pth'), 'ADE20K', {'mIoU': miou}),
         ('comparison', DET, None, None, None)])
     work = tmp_path / 'out'
     no_coco = tmp_path / 'no_coco'
     out = reproduce(root, '--index', index, '--work-dir', str(work), '--data-root', f'coco={no_coco}', status=1)
     assert 'comparison: no published figures (weights and results): skipped' in out
-    assert '[1/5] seg: evaluating' in out and '[1/5] seg: reproduced in' in out and 'Iter(test) [3/3]' in out
+    assert '[1/7] seg: evaluating' in out and '[1/7] seg: reproduced in' in out and 'Iter(test) [3/3]' in out
     found = rows(work)
-    assert list(found) == ['seg', 'seg-off', 'seg-404', 'seg-html', 'det-no-data']
+    assert list(found) == ['seg', 'seg-off', 'seg-404', 'seg-html', 'det-no-data', 'seg-det-weights', 'no-config']
     assert found['seg']['metrics'] == {'mIoU': {'published': miou, 'measured': miou}}  # tools/test.py's figure
     assert found['seg']['verdict'] == 'reproduced' and found['seg']['reason'] is None
     with open(root / 'served/seg/model.pth', 'rb') as f:
@@ -149,6 +151,8 @@ def test_a_toy_zoo_gets_a_verdict_per_row_and_a_second_run_evaluates_nothing(toy
     assert found['det-no-data']['reason'] == (
         f'dataset not found: expected {no_coco}/annotations/instances_val2017.json (set its folder with --data-root '
         'coco=DIR)')
+    assert 'is not a checkpoint of this EncoderDecoder' in found['seg-det-weights']['reason']
+    assert found['no-config']['reason'] == f'config {tmp_path / "absent.py"} does not exist'
     for row in found.values():
         assert '\n' not in (row['reason'] or '') and row['seconds'] >= 0
         assert (row['finished'] is not None) == (row['verdict'] != 'failed')
@@ -159,8 +163,8 @@ def test_a_toy_zoo_gets_a_verdict_per_row_and_a_second_run_evaluates_nothing(toy
     requests = len(server.requests)
     again = reproduce(root, '--index', index, '--work-dir', str(work), '--data-root', f'coco={no_coco}',
                       '--tolerance', '0.6', status=1)
-    assert '[1/5] seg: kept (reproduced' in again and '[2/5] seg-off: kept (reproduced' in again
-    assert '[3/5] seg-404: evaluating' in again and 'Iter(test)' not in again  # only the failed ones retried
+    assert '[1/7] seg: kept (reproduced' in again and '[2/7] seg-off: kept (reproduced' in again
+    assert '[3/7] seg-404: evaluating' in again and 'Iter(test)' not in again  # only the failed ones retried
     assert [path for path in server.requests[requests:] if 'seg/model.pth' in path] == ['/html/seg/model.pth']
     kept = rows(work)
     assert kept['seg-off']['verdict'] == 'reproduced' and kept['seg-off']['finished'] == found['seg-off']['finished']

@@ -66,8 +66,7 @@ def select(zoo: List[ZooModel], names: List[str]) -> List[ZooModel]:
 def model_key(model: ZooModel, cfg_options: Optional[dict]) -> dict:
     """What a finished row was measured from: the config file's content, the weights URL and the options (as
     they read back from the JSON file)."""
-    with open(model.config, 'rb') as f:
-        config_sha256 = hashlib.sha256(f.read()).hexdigest()
+    config_sha256 = file_sha256(model.config) if osp.isfile(model.config) else None  # evaluating it says why
     key = dict(config_sha256=config_sha256, weights=model.weights, cfg_options=cfg_options or {})
     return json.loads(json.dumps(key, sort_keys=True, default=str))
 
