@@ -1,4 +1,9 @@
-"""Training runs as the tools start them: runners, data-loader workers, a toy dataset."""
+"""Training runs as the tools start them: runners, data-loader workers, a toy dataset, a run's last metric."""
+import os
+import re
+
+from .paths import ROOT
+from .processes import run_tool
 
 
 def workers(n):
@@ -19,3 +24,11 @@ def toy_dataset(root, split='training', **kwargs):
                           metainfo=dict(classes=('background', 'rectangle', 'ellipse', 'triangle')),
                           data_prefix=dict(img_path=f'images/{split}', seg_map_path=f'annotations/{split}'),
                           **kwargs)
+
+
+def train_and_read(args, cwd, pattern):
+    """Train with tools/train.py ARGS in ``cwd``; returns the last value the log gives for ``pattern``."""
+    output = run_tool([os.path.join(ROOT, 'tools/train.py'), *args], cwd, timeout=3000)
+    value = float(re.findall(pattern, output)[-1])
+    print(f'{pattern}: {value}')
+    return value
