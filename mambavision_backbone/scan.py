@@ -146,12 +146,13 @@ def resolve_backend(backend: Optional[str], device: torch.device) -> str:
     else:
         chosen = requested
         if chosen == 'cuda' and not mamba_ssm_available():
-            raise RuntimeError("selective-scan backend 'cuda' needs mamba-ssm: pip install -e .[cuda]")
+            raise RuntimeError("selective-scan backend 'cuda' needs mamba-ssm: pip install mamba-ssm "
+                               "(the [cuda] extra)")
         if chosen == 'cuda' and device.type != 'cuda':
             raise RuntimeError(f"selective-scan backend 'cuda' needs CUDA tensors, got {device.type}")
         if chosen == 'triton' and not triton_available():
-            raise RuntimeError("selective-scan backend 'triton' needs triton: pip install -e .[triton] "
-                               "(CUDA builds of torch ship with it)")
+            raise RuntimeError("selective-scan backend 'triton' needs triton: pip install triton (the [triton] extra; "
+                               "CUDA builds of torch ship with it)")
         if chosen == 'triton' and device.type == 'cpu':
             from .scan_triton import check_device
             check_device(device)

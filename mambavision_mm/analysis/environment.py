@@ -45,7 +45,7 @@ def gpu_report() -> list:
     if not torch.cuda.is_available():
         built = f'built for CUDA {torch.version.cuda}' if torch.version.cuda else 'a CPU-only build'
         return [f'no CUDA device (torch {torch.__version__} is {built}); on a GPU machine: install a CUDA build '
-                'of torch (pip install torch --index-url https://download.pytorch.org/whl/cu124) before make venv']
+                'of torch (pip install torch --index-url https://download.pytorch.org/whl/cu124)']
     lines = []
     driver = driver_cuda_version()
     torch_cuda = tuple(int(v) for v in torch.version.cuda.split('.')[:2])
@@ -69,8 +69,8 @@ def gpu_report() -> list:
         lines.append(f'{name}: torch ok{note}')
         device = torch.device('cuda', index)
         for backend, available, install in (
-                ('cuda', scan.mamba_ssm_available(), 'pip install -e .[cuda]'),
-                ('triton', scan.triton_available(), 'pip install --no-deps -r requirements/triton.txt')):
+                ('cuda', scan.mamba_ssm_available(), 'pip install mamba-ssm'),
+                ('triton', scan.triton_available(), 'pip install --no-deps triton')):
             if not available:
                 lines.append(f'  {backend!r} scan backend: not installed ({install})')
                 continue

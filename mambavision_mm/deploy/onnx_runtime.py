@@ -32,7 +32,7 @@ def onnx_session(path: str, providers: Sequence[str] = ('CPUExecutionProvider',)
     try:
         import onnxruntime as ort
     except ImportError:
-        raise InputError('onnxruntime is not installed: pip install -e .[deploy]') from None
+        raise InputError('onnxruntime is not installed: pip install onnxruntime (the [deploy] extra)') from None
     if not osp.isfile(path):
         raise InputError(f'ONNX file {path} does not exist')
     options = ort.SessionOptions()

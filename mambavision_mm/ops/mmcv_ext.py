@@ -10,7 +10,7 @@ from .roi_align import roi_align_backward, roi_align_forward
 
 __all__ = ['nms', 'roi_align_backward', 'roi_align_forward']
 
-INSTALL_COMPILED = 'make venv MMCV=compiled, see docs/installation.md'
+INSTALL_COMPILED = 'pip install mmcv==2.1.0 (it compiles them; in a checkout: make venv MMCV=compiled)'
 
 
 class CompiledOpMissing(NotImplementedError):

@@ -82,7 +82,7 @@ def test_backend_choice_argument_environment_and_errors(monkeypatch):
     with pytest.raises(RuntimeError, match='cuda'):
         scan_module.resolve_backend('cuda', device)
     monkeypatch.setattr(scan_module, 'triton_available', lambda: False)
-    with pytest.raises(RuntimeError, match=r'pip install -e \.\[triton\]'):
+    with pytest.raises(RuntimeError, match=r'needs triton: pip install triton \(the \[triton\] extra'):
         scan_module.resolve_backend('triton', device)
 
 
@@ -193,8 +193,8 @@ def test_everything_imports_and_runs_without_triton():
     result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     assert result.stdout.strip().splitlines()[-1] == "torch.Size([1, 2, 5]) ['torch', 'reference']"
     assert result.stderr.strip().splitlines()[-1] == (
-        "RuntimeError: selective-scan backend 'triton' needs triton: pip install -e .[triton] "
-        "(CUDA builds of torch ship with it)")
+        "RuntimeError: selective-scan backend 'triton' needs triton: pip install triton (the [triton] extra; "
+        "CUDA builds of torch ship with it)")
 
 
 @pytest.fixture

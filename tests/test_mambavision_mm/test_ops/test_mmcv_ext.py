@@ -69,4 +69,5 @@ sigmoid_focal_loss(torch.randn(4, 3), torch.tensor([0, 1, 2, 0]))
     assert out.count('mmcv ops: mmcv has no compiled extension here (mmcv-lite); RoIAlign and NMS run in PyTorch') == 1
     assert ("CompiledOpMissing: mmcv op 'sigmoid_focal_loss_forward' needs mmcv's compiled ops, which are not "
             'installed (mmcv-lite)') in out
-    assert out.strip().splitlines()[-1].endswith('Install them: make venv MMCV=compiled, see docs/installation.md')
+    assert out.strip().splitlines()[-1].endswith(
+        'Install them: pip install mmcv==2.1.0 (it compiles them; in a checkout: make venv MMCV=compiled)')
