@@ -4,29 +4,19 @@
 
 Writes a float32 state dict of ``--params`` million parameters (780.5: the UPerNet MambaVision-L3-21K, the
 largest file of the zoo) with ``torch.save`` into DIR (a temporary folder by default), then times, each the
-median of ``--repeats`` with the file in the page cache: the CRC check that every load runs first
+median of ``--repeats`` after a warm-up call, with the file in the page cache: the CRC check that every load runs first
 (``mambavision_backbone.checkpoint.check_archive``), ``torch.load(weights_only=True)`` alone, and the two
 together as ``torch_load`` runs them. The machine heads the output.
 """
 import argparse
 import os
-import statistics
 import tempfile
-import time
 
 import torch
 
 from mambavision_backbone.checkpoint import check_archive, torch_load
 from mambavision_mm.analysis.environment import machine_line
-
-
-def timed(work, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from mambavision_mm.analysis.measure import measure
 
 
 def main():
@@ -45,9 +35,10 @@ def main():
         size = os.path.getsize(path)
         print(f'{args.params:g} M float32 parameters: {size / 2**30:.2f} GiB in {len(range(0, count, chunk))} '
               'tensors', flush=True)
-        check = timed(lambda: check_archive(path), args.repeats)
-        load = timed(lambda: torch.load(path, map_location='cpu', weights_only=True), args.repeats)
-        both = timed(lambda: torch_load(path), args.repeats)
+        cpu = torch.device('cpu')
+        check, _ = measure(lambda: check_archive(path), cpu, args.repeats)
+        load, _ = measure(lambda: torch.load(path, map_location='cpu', weights_only=True), cpu, args.repeats)
+        both, _ = measure(lambda: torch_load(path), cpu, args.repeats)
     print(f'CRC check: {check:.2f} s ({size / 2**30 / check:.2f} GiB/s)\n'
           f'torch.load(weights_only=True): {load:.2f} s\n'
           f'torch_load (check, then load): {both:.2f} s: the check adds {100 * (both - load) / load:.0f}% '

@@ -18,14 +18,13 @@ times both, the median of N runs after that first one. Nothing is left at --out 
 """
 import argparse
 import os.path as osp
-import statistics
 import sys
-import time
 
 import torch
 from mmengine.config import DictAction
 
 from mambavision_backbone.errors import CheckpointReadError
+from mambavision_mm.analysis.measure import measure
 from mambavision_mm.apis.inputs import InputError
 from mambavision_mm.apis.models import read_config
 from mambavision_mm.deploy.detection_match import describe_match, match_detections
@@ -53,15 +52,6 @@ def parse_args():
     return parser.parse_args()
 
 
-def median_seconds(function, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def verify(path, module, part, shapes, repeats):
     session = onnx_session(path)
     for height, width in shapes:
@@ -81,8 +71,8 @@ def verify(path, module, part, shapes, repeats):
             print(f'ONNX Runtime vs PyTorch at {height}x{width}: max relative difference '
                   f'{max_relative_difference(outputs, expected):.2e}', flush=True)
         if repeats:
-            eager = median_seconds(pytorch, repeats)
-            runtime = median_seconds(lambda: session.run(None, {'image': image.numpy()}), repeats)
+            eager, _ = measure(pytorch, torch.device('cpu'), repeats)
+            runtime, _ = measure(lambda: session.run(None, {'image': image.numpy()}), torch.device('cpu'), repeats)
             print(f'latency at {height}x{width}, median of {repeats} after a warm-up: ONNX Runtime '
                   f'{runtime:.3f} s, PyTorch eager {eager:.3f} s ({torch.get_num_threads()} threads)', flush=True)
 
