@@ -1,7 +1,7 @@
 """Reproduce the published tables: every model of a zoo (OpenMMLab's model-index schema) with published weights
 and results, evaluated as tools/test.py evaluates it and compared metric by metric, with a verdict per row.
 
-    python tools/reproduce.py [--index model-index.yml] [--models NAME ...] [--work-dir work_dirs/reproduce]
+    python tools/reproduce.py [--index INDEX] [--models NAME ...] [--work-dir work_dirs/reproduce]
         [--data-root coco=DIR ade20k=DIR] [--tolerance 0.3] [--force] [--cfg-options ...]
     tools/dist_reproduce.sh GPUS [options]        several GPUs (torchrun); tools/slurm_reproduce.sh on Slurm
 
@@ -9,6 +9,7 @@ Writes WORK_DIR/reproduction.json and reproduction.md after every model; the sam
 finished model and retries the failed ones. Exit status 0 only when every evaluated model reproduced.
 """
 import argparse
+import os.path as osp
 import sys
 
 from mmengine.config import DictAction
@@ -16,6 +17,9 @@ from mmengine.config import DictAction
 from mambavision_mm.apis.inputs import InputError
 from mambavision_mm.apis.launcher import finish_distributed
 from mambavision_tools.reproduce import Options, run
+
+# The zoo beside the tools: the repository's, or the one installed with the package (its .mim folder).
+ZOO = osp.normpath(osp.join(osp.dirname(osp.abspath(__file__)), '..', 'model-index.yml'))
 
 
 def data_roots(pairs):
@@ -30,7 +34,7 @@ def data_roots(pairs):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--index', default='model-index.yml', help='the model index (default: model-index.yml)')
+    parser.add_argument('--index', default=ZOO, help="the model index (default: this toolbox's zoo, model-index.yml)")
     parser.add_argument('--models', nargs='+', default=[], metavar='NAME', help='these models only')
     parser.add_argument('--work-dir', default='work_dirs/reproduce', help='where the results and logs go')
     parser.add_argument('--data-root', nargs='+', metavar='DATASET=DIR',

@@ -114,12 +114,12 @@ def measure(model: ZooModel, options: Options) -> dict:
                verdict='failed', reason=None, seconds=None, finished=None,
                key=model_key(model, options.cfg_options))
     try:
-        path = fetch(model.weights)
-        row['sha256'] = file_sha256(path)
-        key = dataset_key(model)
-        cfg = evaluation_config(model.config, path, osp.join(options.work_dir, model.name),
+        key = dataset_key(model)  # the config and its data are checked before anything is downloaded
+        cfg = evaluation_config(model.config, model.weights, osp.join(options.work_dir, model.name),
                                 options.data_roots.get(key), f'--data-root {key}=DIR', options.cfg_options,
                                 options.launcher)
+        cfg.load_from = fetch(model.weights)
+        row['sha256'] = file_sha256(cfg.load_from)
         cfg.experiment_name = f'{model.name}_{datetime.datetime.now():%Y%m%d_%H%M%S}'
         measured = zoo_metrics(evaluate(cfg), model.metrics)
         for metric, value in measured.items():
