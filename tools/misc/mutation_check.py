@@ -5,9 +5,10 @@
 The repository (without .git, .venv and generated folders) is copied once to a scratch folder, where every
 listed test must first pass unmutated. Each mutation then replaces one exact piece of source there, runs its
 tests as ``make test`` runs them (slow tests left out, but for mutations only slow tests catch) with this
-interpreter and ``PYTHONPATH`` pointing at the scratch copy (so that subprocesses such as tools/train.py import
-the mutated code too), and is undone. A mutation that makes a test fail is "caught"; one the tests pass through
-"SURVIVED", and the exit status is 1.
+interpreter and ``PYTHONPATH`` pointing at the scratch copy and its ``tools/`` folder, where the installed tool
+helpers (``mambavision_tools``) live (so that the tests and subprocesses such as tools/train.py import the
+mutated code, not the installed checkout's), and is undone. A mutation that makes a test fail is "caught"; one
+the tests pass through "SURVIVED", and the exit status is 1.
 Tests that cannot run at all (a collection error) and a mutation whose text is no longer in the source stop
 the check, so neither counts as caught.
 """
@@ -226,7 +227,8 @@ def run_tests(tests, scratch: str, slow: bool = False) -> subprocess.CompletedPr
     return subprocess.run([sys.executable, '-m', 'pytest', '-x', '-q', '-p', 'no:cacheprovider',
                            *(['-m', ''] if slow else []), *tests],
                           cwd=scratch, capture_output=True, text=True,
-                          env={**os.environ, 'PYTHONPATH': scratch, 'PYTHONDONTWRITEBYTECODE': '1'})
+                          env={**os.environ, 'PYTHONPATH': os.pathsep.join([scratch, os.path.join(scratch, 'tools')]),
+                               'PYTHONDONTWRITEBYTECODE': '1'})
 
 
 def last_lines(result: subprocess.CompletedProcess, count: int = 3) -> str:
