@@ -1,7 +1,7 @@
 """Building blocks of MambaVision: stem, convolutional blocks, mixer, attention, the hybrid block, and the
 windows the mixer stages run on."""
 import math
-from typing import Optional
+from typing import NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -85,6 +85,16 @@ class ConvBlock(nn.Module):
         return x + self.drop_path(y)
 
 
+class ScanInputs(NamedTuple):
+    """A mixer's selective-scan arguments (shapes as :mod:`.scan`) and its conv branch z (B, C/2, L)."""
+    u: torch.Tensor
+    delta: torch.Tensor
+    A: torch.Tensor
+    B: torch.Tensor
+    C: torch.Tensor
+    z: torch.Tensor
+
+
 class MambaVisionMixer(nn.Module):
     """The MambaVision token mixer: a selective-scan branch and a symmetric gate-free conv branch.
 
@@ -124,7 +134,9 @@ class MambaVisionMixer(nn.Module):
         dt = dt.clamp(min=dt_init_floor)
         self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))  # inverse of softplus
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+    def scan_inputs(self, tokens: torch.Tensor) -> ScanInputs:
+        """What the mixer computes from (B, L, C) tokens before its scan: the scan's arguments and the conv
+        branch (the hidden-attention analysis reads them; :meth:`forward` is exactly these plus the scan)."""
         xz = self.in_proj(tokens).transpose(1, 2)                         # (B, C, L)
         x, z = xz.chunk(2, dim=1)
         x = F.silu(self.conv1d_x(x))
@@ -132,8 +144,12 @@ class MambaVisionMixer(nn.Module):
         dt, b, c = self.x_proj(x.transpose(1, 2)).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         # dt_proj adds its bias here and the scan adds it again: the published checkpoints were trained so.
         delta = self.dt_proj(dt).transpose(1, 2)
-        y = selective_scan(x, delta, -torch.exp(self.A_log), b.transpose(1, 2), c.transpose(1, 2), self.D,
-                           delta_bias=self.dt_proj.bias, delta_softplus=True, backend=self.scan_backend)
+        return ScanInputs(x, delta, -torch.exp(self.A_log), b.transpose(1, 2), c.transpose(1, 2), z)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        u, delta, A, B, C, z = self.scan_inputs(tokens)
+        y = selective_scan(u, delta, A, B, C, self.D, delta_bias=self.dt_proj.bias, delta_softplus=True,
+                           backend=self.scan_backend)
         return self.out_proj(torch.cat([y, z], dim=1).transpose(1, 2))
 
 
@@ -150,11 +166,21 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(proj_drop)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, length, dim = x.shape
+    def heads(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries, keys and values of (B, L, C) tokens, each (B, heads, L, head_dim)."""
+        batch, length, _ = x.shape
         q, k, v = self.qkv(x).reshape(batch, length, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        x = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop if self.training else 0.0)
-        return self.proj_drop(self.proj(x.transpose(1, 2).reshape(batch, length, dim)))
+        return q, k, v
+
+    def project(self, heads_out: torch.Tensor) -> torch.Tensor:
+        """The output projection of the heads' (B, heads, L, head_dim) results -> (B, L, C)."""
+        batch, _, length, _ = heads_out.shape
+        return self.proj_drop(self.proj(heads_out.transpose(1, 2).reshape(batch, length, -1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.heads(x)
+        return self.project(F.scaled_dot_product_attention(q, k, v,
+                                                           dropout_p=self.attn_drop if self.training else 0.0))
 
 
 class Mlp(nn.Module):

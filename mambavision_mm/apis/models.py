@@ -101,8 +101,10 @@ def dataset_meta(cfg: Config, checkpoint: Optional[dict] = None) -> dict:
 
 
 def test_resize(cfg: Config) -> Optional[dict]:
-    """The test pipeline's Resize (``scale`` and ``keep_ratio``), or None."""
-    for step in cfg.test_dataloader.dataset.get('pipeline', []):
+    """The test pipeline's Resize (``scale`` and ``keep_ratio``), or None (also for a config without one)."""
+    if not cfg.get('test_dataloader'):
+        return None
+    for step in inner_dataset(cfg.test_dataloader.dataset).get('pipeline', []):
         if step.get('type') == 'Resize':
             return dict(scale=list(step['scale']), keep_ratio=bool(step.get('keep_ratio', False)))
     return None
