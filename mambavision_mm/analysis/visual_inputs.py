@@ -78,7 +78,8 @@ def load_subject(source: str, checkpoint: Optional[str] = None, cfg_options: Opt
             except ValueError as error:
                 raise InputError(f'{checkpoint} does not fit MambaVision-{source}: {str(error).splitlines()[0]}') \
                     from None
-        return Subject(backbone.eval(), f'MambaVision-{source.upper()} ({weights})', IMAGENET_MEAN, IMAGENET_STD,
+        backbone.eval()
+        return Subject(backbone, f'MambaVision-{source.upper()} ({weights})', IMAGENET_MEAN, IMAGENET_STD,
                        True, None)
     if not osp.isfile(source):
         names = ', '.join(sorted(ARCH_SETTINGS))
@@ -92,7 +93,8 @@ def load_subject(source: str, checkpoint: Optional[str] = None, cfg_options: Opt
         logger.warning(f'no checkpoint given: the backbone of {source} is randomly initialised')
     preprocessor = cfg.model.get('data_preprocessor', {})
     label = f'{osp.splitext(osp.basename(source))[0]} ({weights})'
-    return Subject(model.backbone.eval(), label, preprocessor.get('mean', IMAGENET_MEAN),
+    model.backbone.eval()  # some backbones' train() returns None (mmseg's ResNet)
+    return Subject(model.backbone, label, preprocessor.get('mean', IMAGENET_MEAN),
                    preprocessor.get('std', IMAGENET_STD), bool(preprocessor.get('bgr_to_rgb', False)),
                    test_resize(cfg))
 

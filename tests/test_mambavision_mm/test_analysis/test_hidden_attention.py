@@ -5,6 +5,7 @@ import torch
 from mambavision_backbone import selective_scan
 from mambavision_backbone.layers import MambaVisionMixer
 from mambavision_backbone.scan import mamba_ssm_available, random_scan_inputs, relative_error, triton_available
+from mambavision_mm.analysis.block_maps import mixer_rows
 from mambavision_mm.analysis.hidden_attention import hidden_attention_rows
 
 
@@ -40,15 +41,13 @@ def test_rows_are_causal_and_hold_d_on_the_diagonal():
 
 
 def test_a_mixer_is_its_hidden_attention_plus_its_conv_branch():
-    """The mixer's own delta (its bias added twice), A, B, C and D: out_proj of (alpha applied to u, z) is the
-    mixer's output."""
+    """The maps' rows from the mixer's own delta (its bias added twice), A, B, C and D: out_proj of (alpha applied
+    to u, z) is the mixer's output."""
     torch.manual_seed(0)
     mixer = MambaVisionMixer(32).double().eval()
     tokens = torch.randn(2, 49, 32, dtype=torch.float64)
-    u, delta, A, B, C, z = mixer.scan_inputs(tokens)
-    alpha = hidden_attention_rows(delta, A, B, C, range(49), D=mixer.D, delta_bias=mixer.dt_proj.bias,
-                                  delta_softplus=True)
-    y = apply_rows(alpha, u)
+    u, _, _, _, _, z = mixer.scan_inputs(tokens)
+    y = apply_rows(mixer_rows(mixer, tokens, range(49)), u)
     with torch.no_grad():
         recomputed = mixer.out_proj(torch.cat([y, z], dim=1).transpose(1, 2))
         assert relative_error(recomputed, mixer(tokens)) <= 1e-6
