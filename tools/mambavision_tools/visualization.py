@@ -93,7 +93,8 @@ def _query_point(point: Optional[Sequence[float]], original_size: Tuple[int, int
 
 def visualize_attention(source: str, checkpoint: Optional[str], image: str, out_dir: str,
                         point: Optional[Sequence[float]] = None, per_head: bool = False,
-                        save_raw: bool = False, cfg_options: Optional[dict] = None) -> list:
+                        save_raw: bool = False, cfg_options: Optional[dict] = None,
+                        size: Optional[Tuple[int, int]] = None) -> list:
     """One picture per block of stages 3 and 4 for the query at ``point`` (y, x in the original image's
     pixels; its centre by default), ``attention.json`` listing them, and with ``save_raw`` raw/<block>.npy."""
     query = _query_point(point, read_image(image).shape[:2], image)
@@ -101,7 +102,7 @@ def visualize_attention(source: str, checkpoint: Optional[str], image: str, out_
     if not isinstance(subject.backbone, MambaVision):
         raise InputError(f'{source} has a {type(subject.backbone).__name__} backbone; the attention maps need '
                          'MambaVision')
-    prepared = prepare(subject, image)
+    prepared = prepare(subject, image, size)
     at = (query[0] * prepared.scale[0], query[1] * prepared.scale[1])
     start = time.perf_counter()
     maps = query_maps(subject.backbone, prepared.tensor, at)
@@ -127,12 +128,12 @@ def visualize_attention(source: str, checkpoint: Optional[str], image: str, out_
 
 
 def visualize_features(source: str, checkpoint: Optional[str], image: str, out_dir: str,
-                       cfg_options: Optional[dict] = None) -> list:
+                       cfg_options: Optional[dict] = None, size: Optional[Tuple[int, int]] = None) -> list:
     """``features.png`` (the image beside every stage's principal-component picture), one picture per stage,
     and ``features.json`` with the variance each stage's three components explain."""
     read_image(image)
     subject = load_subject(source, checkpoint, cfg_options)
-    prepared = prepare(subject, image)
+    prepared = prepare(subject, image, size)
     with torch.no_grad():
         features = subject.backbone(prepared.tensor)
     colours = [principal_colours(f[0]) for f in features]
