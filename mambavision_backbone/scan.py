@@ -185,8 +185,13 @@ _IMPLEMENTATIONS = {'cuda': _scan_cuda, 'triton': _scan_triton, 'torch': selecti
 
 def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
                    D: Optional[torch.Tensor] = None, delta_bias: Optional[torch.Tensor] = None,
-                   delta_softplus: bool = False, backend: Optional[str] = None) -> torch.Tensor:
-    """Run the selective scan; returns y of shape (B, D, L) in u's dtype. See the module docstring."""
+                   delta_softplus: bool = False, backend=None) -> torch.Tensor:
+    """Run the selective scan; returns y of shape (B, D, L) in u's dtype. See the module docstring.
+
+    ``backend`` is a name (None: the environment's or ``'auto'``) or a function with the signature
+    ``(u, delta, A, B, C, D, delta_bias, delta_softplus) -> y``, run as it is (the training-memory planner's
+    stand-ins for GPU kernels).
+    """
     if u.dim() != 3 or delta.shape != u.shape:
         raise ValueError(f'u and delta must both be (B, D, L); got {tuple(u.shape)} and {tuple(delta.shape)}')
     batch, channels, length = u.shape
@@ -197,7 +202,7 @@ def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: tor
             raise ValueError(f'{name} must be (B, N, L) = {(batch, A.shape[1], length)}; got {tuple(t.shape)}')
     if length == 0:
         return u.clone()
-    impl = _IMPLEMENTATIONS[resolve_backend(backend, u.device)]
+    impl = backend if callable(backend) else _IMPLEMENTATIONS[resolve_backend(backend, u.device)]
     return impl(u, delta, A, B, C, D, delta_bias, delta_softplus)
 
 

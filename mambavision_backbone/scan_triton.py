@@ -182,7 +182,9 @@ def _scan_backward_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr
         tl.store(grad_bias_ptr + program, grad_bias)
 
 
-def _block_sizes(state_size: int, length: int):
+def block_sizes(state_size: int, length: int):
+    """(BLOCK_N, BLOCK_L) of the kernels: the state padded to a power of two, the sequence cut into chunks of
+    BLOCK_L (the forward saves the state at the end of every chunk for the backward)."""
     block_n = triton.next_power_of_2(state_size)
     block_l = min(triton.next_power_of_2(length), max(16, _TILE_ELEMENTS // block_n))
     return block_n, max(16, block_l)
@@ -198,7 +200,7 @@ class SelectiveScanTriton(torch.autograd.Function):
         delta_bias = None if delta_bias is None else delta_bias.contiguous()
         batch, channels, length = u.shape
         state_size = A.shape[1]
-        block_n, block_l = _block_sizes(state_size, length)
+        block_n, block_l = block_sizes(state_size, length)
         num_chunks = triton.cdiv(length, block_l)
         y = torch.empty_like(u)
         chunk_states = u.new_empty(batch, channels, num_chunks, state_size, dtype=torch.float32)

@@ -12,9 +12,10 @@ from .hooks import (
     PreemptionHook,
     SafeCheckpointHook,
 )
-from .optimizers import DeviceAwareOptimWrapperConstructor
+from .optimizers import DeviceAwareOptimWrapperConstructor, MambaVisionLayerDecayOptimizerConstructor
 from .runner import CrashSafeRunner
 
 __all__ = ['load_local_checkpoint', 'CPUDistributedDataParallel', 'CheckpointError', 'CheckpointWriteError',
            'DatasetCheckHook', 'ExactResumeHook', 'NonFiniteLossHook', 'PartialLoadHook', 'PlainCheckpointHook',
-           'PreemptionHook', 'SafeCheckpointHook', 'DeviceAwareOptimWrapperConstructor', 'CrashSafeRunner']
+           'PreemptionHook', 'SafeCheckpointHook', 'DeviceAwareOptimWrapperConstructor',
+           'MambaVisionLayerDecayOptimizerConstructor', 'CrashSafeRunner']

@@ -9,8 +9,8 @@ def detector_classes(model) -> int:
     return (head[0] if isinstance(head, torch.nn.ModuleList) else head).num_classes
 
 
-def synthetic_batch(scope, model, size, batch, device):
-    """A batch of random images with ground truth: a few boxes and their masks, or a label map."""
+def synthetic_batch(scope, model, size, batch, device, num_gt=5):
+    """A batch of random images with ground truth: ``num_gt`` boxes and their masks, or a label map."""
     height, width = size
     g = torch.Generator().manual_seed(0)
     inputs, samples = [], []
@@ -21,15 +21,15 @@ def synthetic_batch(scope, model, size, batch, device):
             from mmdet.structures import DetDataSample
             from mmdet.structures.mask import BitmapMasks
             from mmengine.structures import InstanceData
-            corners = torch.rand(5, 2, 2, generator=g) * torch.tensor([width, height])
+            corners = torch.rand(num_gt, 2, 2, generator=g) * torch.tensor([width, height])
             boxes = torch.cat([corners.min(1).values, corners.max(1).values + 16], 1)
             boxes = boxes.clamp(max=torch.tensor([width, height, width, height]) - 1)
-            masks = np.zeros((5, height, width), np.uint8)
+            masks = np.zeros((num_gt, height, width), np.uint8)
             for mask, (x1, y1, x2, y2) in zip(masks, boxes.int().tolist()):
                 mask[y1:y2, x1:x2] = 1
             sample = DetDataSample(metainfo=meta)
             classes = detector_classes(model)
-            sample.gt_instances = InstanceData(bboxes=boxes, labels=torch.randint(0, classes, (5,), generator=g),
+            sample.gt_instances = InstanceData(bboxes=boxes, labels=torch.randint(0, classes, (num_gt,), generator=g),
                                                masks=BitmapMasks(masks, height, width))
         else:
             from mmengine.structures import PixelData

@@ -17,6 +17,8 @@ backbone_checkpoint = 'https://huggingface.co/nvidia/MambaVision-T-1K/resolve/ma
 max_epochs = 12
 img_scale = (1333, 800)                 # images are resized to fit (longer side, shorter side), ratio kept
 batch_size = 2                          # images per GPU
+layer_decay = None                      # e.g. 0.9: layer-wise learning-rate decay (docs/fine_tuning.md); None: one rate
+ema = False                             # True: also an average of the weights, evaluated and saved as the model
 # --------------------------------------------------------------------------------------------------------------
 _base_ = ['../cascade-mask-rcnn_mambavision-t_fpn_3x_coco.py']
 
@@ -64,9 +66,14 @@ val_evaluator = dict(type='CocoMetric', ann_file=data_root + val_ann, metric=['b
 test_evaluator = val_evaluator
 
 # One GPU x batch_size images; the published learning rate (1e-4 for 16 images) is scaled to the real batch
-# (GPUs x batch_size) when training starts. No layer-wise learning-rate decay: the published MambaVision
-# recipes use none (mmdet's LearningRateDecayOptimizerConstructor knows only ConvNeXt's layer names).
+# (GPUs x batch_size) when training starts. Layer-wise decay multiplies it per layer (docs/fine_tuning.md).
 auto_scale_lr = dict(enable=True, base_batch_size=16)
+optim_wrapper = dict(
+    constructor='MambaVisionLayerDecayOptimizerConstructor',
+    paramwise_cfg=dict(decay_rate=layer_decay, decay_type='layer_wise', num_layers=16)) if layer_decay else {}
+# The average lags the trained weights by about 1 / momentum iterations.
+custom_hooks = _base_.custom_hooks + ([dict(type='EMAHook', ema_type='ExpMomentumEMA', momentum=0.0002,
+                                            update_buffers=True, priority=49)] if ema else [])
 train_cfg = dict(max_epochs=max_epochs, val_interval=1)   # evaluated after every epoch
 param_scheduler = [
     # warm-up over the first epoch, whatever the size of the dataset

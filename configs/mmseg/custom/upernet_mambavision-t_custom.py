@@ -14,6 +14,8 @@ max_iters = 20000
 val_interval = 2000                      # iterations between evaluations (and checkpoints)
 crop_size = (512, 512)                   # training crops; test images are resized to crop height, ratio kept
 batch_size = 2                           # images per GPU
+layer_decay = None                       # e.g. 0.9: layer-wise learning-rate decay (docs/fine_tuning.md); None: one rate
+ema = False                              # True: also an average of the weights, evaluated and saved as the model
 # --------------------------------------------------------------------------------------------------------------
 _base_ = ['../upernet_mambavision-t_160k_ade20k-512x512.py']
 
@@ -62,9 +64,14 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 
 # One GPU x batch_size images; the published learning rate (5e-5 for 16 images) is scaled to the real batch
-# (GPUs x batch_size) when training starts. No layer-wise learning-rate decay: the published MambaVision
-# recipes use none.
+# (GPUs x batch_size) when training starts. Layer-wise decay multiplies it per layer (docs/fine_tuning.md).
 auto_scale_lr = dict(enable=True, base_batch_size=16)
+optim_wrapper = dict(
+    constructor='MambaVisionLayerDecayOptimizerConstructor',
+    paramwise_cfg=dict(decay_rate=layer_decay, decay_type='layer_wise', num_layers=16)) if layer_decay else {}
+# The average lags the trained weights by about 1 / momentum iterations.
+custom_hooks = _base_.custom_hooks + ([dict(type='EMAHook', ema_type='ExponentialMovingAverage', momentum=0.0002,
+                                            update_buffers=True, priority=49)] if ema else [])
 warmup_iters = max(1, min(1500, max_iters // 10))   # 1500 as published, shorter for short runs
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=val_interval)
 param_scheduler = [
