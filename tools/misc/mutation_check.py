@@ -239,6 +239,13 @@ MUTATIONS = [
              'mambavision_mm/analysis/figures.py', '        yield scratch\n',
              '        os.makedirs(out_dir, exist_ok=True)\n        yield out_dir\n',
              ('tests/test_mambavision_mm/test_analysis/test_figures.py',)),
+    Mutation('layer-decay-downsampler-early', "a stage's downsampler decays with the stage's first block",
+             'mambavision_mm/engine/optimizers.py', '    return sum(depths[:stage + 1])\n',
+             '    return sum(depths[:stage]) + 1\n',
+             ('tests/test_mambavision_mm/test_engine/test_optimizers.py',)),
+    Mutation('layer-decay-heads-decayed', 'the heads learn decay_rate times slower than configured',
+             'mambavision_mm/engine/optimizers.py', 'decay_rate ** (num_layers + 1 - layer_id(',
+             'decay_rate ** (num_layers + 2 - layer_id(', ('tests/test_mambavision_mm/test_engine/test_optimizers.py',)),
 ]
 
 

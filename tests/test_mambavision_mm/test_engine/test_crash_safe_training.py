@@ -13,7 +13,7 @@ import torch
 from mambavision_mm.engine.checkpoint import load_local_checkpoint
 
 from ...helpers.checkpoints import checkpoint_weights, max_difference
-from ...helpers.paths import MICRO_DET, MICRO_SEG, TRAIN, packaged_tool
+from ...helpers.paths import DATA, MICRO_DET, MICRO_SEG, TRAIN, packaged_tool
 from ...helpers.processes import kill_when_logged, load_in_fresh_process, run_tool
 from ...helpers.training import workers
 
@@ -86,6 +86,27 @@ def test_segmentation_killed_mid_run_resumes_to_the_same_weights(micro_data, seg
     assert 'the 4 batches already trained are drawn again without loading them' in log
     reference = checkpoint_weights(seg_reference / 'iter_12.pth')
     assert max_difference(checkpoint_weights(micro_data / work / 'iter_12.pth'), reference) <= 1e-6
+
+
+@pytest.mark.slow  # three training runs (80 s on an AMD EPYC): make test stays within its 10 minutes
+def test_ema_and_layer_decay_killed_and_resumed_through_mmsegs_train(micro_data):
+    """The custom-data templates' fine-tuning options: the EMA weights (saved as the model's) and the trained ones
+    (saved beside them) of a killed and resumed run are those of the run never interrupted; the learning rates
+    decay per layer."""
+    config = os.path.join(DATA, 'configs/upernet_mambavision-micro_toy-shapes-ema-llrd.py')
+    train = packaged_tool('mmseg', 'train.py')
+    run_tool([train, config, '--work-dir', 'ema_reference'], micro_data)
+    kill_when_logged([train, config, '--work-dir', 'ema_killed'], micro_data, 'Iter(train) [ 6/12]')
+    log = run_tool([train, config, '--work-dir', 'ema_killed', '--resume'], micro_data)
+    assert 'resumed epoch: 0, iter: 4' in log
+    reference, resumed = (torch.load(micro_data / work / 'iter_12.pth', weights_only=True)
+                          for work in ('ema_reference', 'ema_killed'))
+    assert max_difference(resumed['state_dict'], reference['state_dict']) <= 1e-6
+    trained = {k[len('module.'):]: v for k, v in reference['ema_state_dict'].items() if k.startswith('module.')}
+    assert max_difference(resumed['ema_state_dict'], reference['ema_state_dict']) <= 1e-6
+    assert max_difference(reference['state_dict'], trained) > 1e-3  # the average is not the trained weights
+    scales = sorted({round(group['lr_scale'], 6) for group in resumed['optimizer']['param_groups']})
+    assert scales == [round(0.8 ** k, 6) for k in range(5, -1, -1)]  # stem 0.8 ** 5 .. heads 1
 
 
 def test_resume_passes_over_a_truncated_checkpoint(micro_data, seg_reference):
