@@ -154,7 +154,13 @@ class MambaVisionMixer(nn.Module):
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention over the tokens of a window."""
+    """Multi-head self-attention over the tokens of a window.
+
+    ``kernel`` computes softmax(q k^T / sqrt(head_dim)) v: PyTorch's ``scaled_dot_product_attention``; an
+    instance's may be replaced by a function of the same signature (the training-memory planner's stand-in).
+    """
+
+    kernel = staticmethod(F.scaled_dot_product_attention)
 
     def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, attn_drop: float = 0.0,
                  proj_drop: float = 0.0):
@@ -179,8 +185,7 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         q, k, v = self.heads(x)
-        return self.project(F.scaled_dot_product_attention(q, k, v,
-                                                           dropout_p=self.attn_drop if self.training else 0.0))
+        return self.project(self.kernel(q, k, v, dropout_p=self.attn_drop if self.training else 0.0))
 
 
 class Mlp(nn.Module):

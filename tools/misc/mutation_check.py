@@ -245,7 +245,8 @@ MUTATIONS = [
              ('tests/test_mambavision_mm/test_engine/test_optimizers.py',)),
     Mutation('layer-decay-heads-decayed', 'the heads learn decay_rate times slower than configured',
              'mambavision_mm/engine/optimizers.py', 'decay_rate ** (num_layers + 1 - layer_id(',
-             'decay_rate ** (num_layers + 2 - layer_id(', ('tests/test_mambavision_mm/test_engine/test_optimizers.py',)),
+             'decay_rate ** (num_layers + 2 - layer_id(',
+             ('tests/test_mambavision_mm/test_engine/test_optimizers.py',)),
 ]
 
 
