@@ -1,20 +1,18 @@
 """Counting the memory of a training step without a GPU: bytes saved for backward, bytes alive at the peak, and
-stand-ins for the GPU selective-scan kernels that save what those kernels save.
+stand-ins for the GPU selective-scan and attention kernels that save what those kernels save without computing.
 
 Storages are told apart by identity, so that views and tensors saved by several operations count once.
 """
 import contextlib
 import math
+import weakref
 from collections import defaultdict
 from typing import Callable, Dict, Iterable, List, Optional
 
 import torch
 from torch.fx.experimental.symbolic_shapes import is_concrete_int
-from torch.multiprocessing.reductions import StorageWeakRef
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
-
-from mambavision_backbone.scan_torch import selective_scan_torch
 
 # mamba-ssm's forward kernel keeps one state per chunk of 2048 tokens (kChunkSize of selective_scan_fwd_kernel).
 MAMBA_SSM_CHUNK = 2048
@@ -32,25 +30,54 @@ def storage_bytes(tensor: torch.Tensor) -> int:
     return size if is_concrete_int(size) else 0
 
 
+class _Storages:
+    """The live storages among tensors handed to :meth:`add`, by identity, with their bytes: a storage leaves
+    when the last of its tensors dies (a tensor's weak reference fires only when the tensor itself is freed,
+    not when Python drops its name while autograd still holds it)."""
+
+    def __init__(self, excluded: Iterable[int]):
+        self.excluded = set(excluded)
+        self._live: Dict[int, list] = {}  # key -> [bytes, tensors alive]
+        self.current = 0
+
+    def add(self, tensor: torch.Tensor) -> int:
+        """Track ``tensor``; the bytes its storage adds (0 when excluded or already tracked)."""
+        key = storage_key(tensor)
+        if key in self.excluded:
+            return 0
+        entry = self._live.get(key)
+        added = 0
+        if entry is None:
+            added = storage_bytes(tensor)
+            entry = self._live[key] = [added, 0]
+            self.current += added
+        entry[1] += 1
+        weakref.finalize(tensor, self._release, key)
+        return added
+
+    def _release(self, key: int) -> None:
+        entry = self._live[key]
+        entry[1] -= 1
+        if entry[1] == 0:
+            self.current -= entry[0]
+            del self._live[key]
+
+
 class SavedTensorCount:
     """Saved-tensor hooks that add up the bytes saved for backward, each storage once, the ``excluded`` ones
     (parameters, buffers) never, by the part of the model that was running (``part()`` names it)."""
 
     def __init__(self, excluded: Iterable[int], part: Callable[[], str]):
-        self.excluded = set(excluded)
+        self._storages = _Storages(excluded)
         self.part = part
         self.by_part: Dict[str, int] = defaultdict(int)
         self.active = False
-        self._kept: Dict[int, torch.Tensor] = {}  # holds what was counted, so that no identity is reused
 
     def add(self, tensor: torch.Tensor) -> None:
         """Count ``tensor``'s storage as saved while the hooks are on (also for tensors that something other than
         autograd keeps for backward)."""
-        key = storage_key(tensor)
-        if not self.active or key in self.excluded or key in self._kept:
-            return
-        self._kept[key] = tensor
-        self.by_part[self.part()] += storage_bytes(tensor)
+        if self.active:
+            self.by_part[self.part()] += self._storages.add(tensor)
 
     def _pack(self, tensor: torch.Tensor) -> torch.Tensor:
         self.add(tensor)
@@ -77,38 +104,29 @@ class LiveBytes(TorchDispatchMode):
 
     def __init__(self, excluded: Iterable[int] = ()):
         super().__init__()
-        self.excluded = set(excluded)
-        self._live: Dict[int, tuple] = {}
-        self.current = 0
+        self._storages = _Storages(excluded)
         self.peak = 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         for tensor in tree_flatten(out)[0]:
             if isinstance(tensor, torch.Tensor):
-                key = storage_key(tensor)
-                if key not in self._live and key not in self.excluded:
-                    size = storage_bytes(tensor)
-                    self._live[key] = (StorageWeakRef(tensor.untyped_storage()), size)
-                    self.current += size
-        for key in [k for k, (ref, _) in self._live.items() if ref.expired()]:
-            self.current -= self._live.pop(key)[1]
-        self.peak = max(self.peak, self.current)
+                self._storages.add(tensor)
+        self.peak = max(self.peak, self._storages.current)
         return out
 
 
 class _SavingScan(torch.autograd.Function):
-    """y from the PyTorch scan, with the tensors a GPU kernel saves saved instead of the PyTorch scan's; the
-    backward returns gradients of the inputs' shapes (zeros) as the kernel allocates them."""
+    """Saves the tensors a GPU scan kernel saves; y is u (the planner needs shapes, not values, and a real step
+    on the CPU should not pay for the scan); the backward returns gradients of the inputs' shapes (zeros), as
+    the kernel allocates them."""
 
     @staticmethod
     def forward(ctx, u, delta, A, B, C, D, delta_bias, extra_shape):
-        with torch.no_grad():
-            y = selective_scan_torch(u, delta, A, B, C, D, delta_bias, True)
         contiguous = [t.contiguous() for t in (u, delta, A, B, C)]
         states = u.new_empty(extra_shape, dtype=torch.float32)
         ctx.save_for_backward(*contiguous, D, delta_bias, states)
-        return y
+        return u.clone()
 
     @staticmethod
     def backward(ctx, grad_y):
@@ -117,6 +135,27 @@ class _SavingScan(torch.autograd.Function):
                                                              for t in (A, B, C)]
         return (*grads, None if D is None else torch.zeros_like(D),
                 None if delta_bias is None else torch.zeros_like(delta_bias), None)
+
+
+class _SavingAttention(torch.autograd.Function):
+    """Saves what the GPU attention kernels (flash, memory-efficient) and PyTorch's CPU one save: q, k, v, the
+    output and a float32 log-sum-exp per query and head, without computing the L x L weights (the output is v)."""
+
+    @staticmethod
+    def forward(ctx, q, k, v):
+        out = v.clone()
+        ctx.save_for_backward(q, k, v, out, q.new_empty(q.shape[:-1], dtype=torch.float32))
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        q, k, v = ctx.saved_tensors[:3]
+        return torch.zeros_like(q), torch.zeros_like(k), torch.zeros_like(v)
+
+
+def saving_attention(q, k, v, dropout_p=0.0):
+    """A stand-in for ``scaled_dot_product_attention`` (:attr:`mambavision_backbone.layers.Attention.kernel`)."""
+    return _SavingAttention.apply(q, k, v)
 
 
 def mamba_ssm_saves(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=False):

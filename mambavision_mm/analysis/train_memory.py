@@ -29,15 +29,23 @@ from typing import Dict, Optional, Tuple
 import torch
 import torch.nn as nn
 from mmengine.config import Config
+from mmengine.logging import MMLogger
 from mmengine.optim import build_optim_wrapper
 
 from mambavision_backbone import MambaVision
-from mambavision_backbone.layers import MambaVisionMixer
+from mambavision_backbone.layers import Attention, MambaVisionMixer
 
 from ..apis.inputs import InputError
 from ..apis.models import build_model, task_scope
 from ..testing.batches import synthetic_batch
-from .memory_tracking import SCAN_STAND_INS, LiveBytes, SavedTensorCount, storage_bytes, storage_key
+from .memory_tracking import (
+    SCAN_STAND_INS,
+    LiveBytes,
+    SavedTensorCount,
+    saving_attention,
+    storage_bytes,
+    storage_key,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -180,6 +188,21 @@ def _model_config(cfg: Config, setting: Setting) -> Config:
     return cfg
 
 
+def _single_value_batch_norm_in_eval(norm: nn.Module) -> list:
+    """Hooks running ``norm`` in eval mode on inputs of one value per channel (the pyramid pooling's 1x1 map at
+    one image per GPU, which SyncBN normalises over all GPUs and plain BatchNorm refuses on one process); it
+    saves the same input either way."""
+    def before(module, args):
+        module.single_value = module.training and args[0].numel() // args[0].shape[1] <= 1
+        if module.single_value:
+            module.eval()
+
+    def after(module, args, out):
+        if module.single_value:
+            module.train()
+    return [norm.register_forward_pre_hook(before), norm.register_forward_hook(after, always_call=True)]
+
+
 def _training_step(model: nn.Module, cfg: Config, setting: Setting, fake: bool) -> Tuple[dict, int, int]:
     """Activations by part, the peak of the live bytes in forward and backward, and the gradients' bytes, from
     one forward and backward of a synthetic batch."""
@@ -188,6 +211,8 @@ def _training_step(model: nn.Module, cfg: Config, setting: Setting, fake: bool) 
     for module in model.modules():
         if isinstance(module, MambaVisionMixer) and stand_in is not None:
             module.scan_backend = stand_in
+        elif isinstance(module, Attention):
+            module.kernel = saving_attention
     held = [storage_key(t) for t in list(model.parameters()) + list(model.buffers())]
     parts = _Parts(model)
     saved = SavedTensorCount(held, parts)
@@ -197,6 +222,9 @@ def _training_step(model: nn.Module, cfg: Config, setting: Setting, fake: bool) 
             for block in level.blocks:
                 # Gradient checkpointing keeps each block's input for its recomputation.
                 checkpointed.append(block.register_forward_pre_hook(lambda m, args: saved.add(args[0])))
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            checkpointed += _single_value_batch_norm_in_eval(module)
     batch = synthetic_batch(task_scope(cfg), model, setting.shape, setting.batch, 'cpu', num_gt=setting.num_gt)
     # Half precision runs as bfloat16 on real CPU tensors (float16 kernels are slow there): the same bytes.
     amp_dtype = {'fp16': torch.float16 if fake else torch.bfloat16, 'bf16': torch.bfloat16}.get(setting.amp)
@@ -209,7 +237,7 @@ def _training_step(model: nn.Module, cfg: Config, setting: Setting, fake: bool) 
             loss = sum(v.sum() for k, v in losses.items() if 'loss' in k and isinstance(v, torch.Tensor))
             loss.backward()
     finally:
-        for handle in parts.handles + checkpointed:
+        for handle in parts.handles + checkpointed:  # and the BatchNorm hooks
             handle.remove()
     gradients = sum(storage_bytes(p.grad) for p in model.parameters() if p.grad is not None)
     return dict(saved.by_part), live.peak, gradients
@@ -218,7 +246,13 @@ def _training_step(model: nn.Module, cfg: Config, setting: Setting, fake: bool) 
 def _optimizer_bytes(model: nn.Module, cfg: Config) -> Tuple[int, int]:
     """(state, step temporaries) of the config's optimizer, from one step on meta copies of the trainable
     parameters, grouped as the config's constructor groups them; foreach as on a GPU where it can."""
-    wrapper = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
+    mmengine_logger = MMLogger.get_current_instance()
+    level = mmengine_logger.level
+    mmengine_logger.setLevel(logging.ERROR)  # the constructor logs a line per parameter (and per frozen one)
+    try:
+        wrapper = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
+    finally:
+        mmengine_logger.setLevel(level)
     optimizer = wrapper.optimizer
     groups = []
     for group in optimizer.param_groups:
