@@ -7,12 +7,12 @@ import contextlib
 import math
 import weakref
 from collections import defaultdict
-from typing import Callable, Dict, Iterable, List, Optional
+from typing import Callable, Dict, Iterable, Optional
 
 import torch
 from torch.fx.experimental.symbolic_shapes import is_concrete_int
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
+from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
 # mamba-ssm's forward kernel keeps one state per chunk of 2048 tokens (kChunkSize of selective_scan_fwd_kernel).
 MAMBA_SSM_CHUNK = 2048
@@ -179,6 +179,28 @@ def triton_saves(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=Fals
 SCAN_STAND_INS: Dict[str, Optional[Callable]] = {'cuda': mamba_ssm_saves, 'triton': triton_saves, 'torch': None}
 
 
-def tensors_bytes(tensors: List[torch.Tensor]) -> int:
-    """The bytes of the distinct storages of ``tensors``."""
-    return sum({storage_key(t): storage_bytes(t) for t in tensors}.values())
+
+class HalfInFloat32(TorchDispatchMode):
+    """Convolutions and matrix products of half-precision tensors computed in float32 and their results cast
+    back: the same tensors, dtypes and bytes, at float32 speed on CPUs without native half-precision kernels
+    (where bfloat16 convolutions run tens of times slower). Entered below :class:`LiveBytes`, whose counts then
+    see only the half-precision results."""
+
+    HALF = (torch.float16, torch.bfloat16)
+    OPS = {torch.ops.aten.convolution.default, torch.ops.aten.convolution_backward.default,
+           torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.aten.bmm.default,
+           torch.ops.aten.baddbmm.default}
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func not in self.OPS:
+            return func(*args, **kwargs)
+        flat, spec = tree_flatten((args, kwargs))
+        half = next((t.dtype for t in flat if isinstance(t, torch.Tensor) and t.dtype in self.HALF), None)
+        if half is None:
+            return func(*args, **kwargs)
+        flat = [t.float() if isinstance(t, torch.Tensor) and t.dtype == half else t for t in flat]
+        args, kwargs = tree_unflatten(flat, spec)
+        out = func(*args, **kwargs)
+        return tree_map(lambda t: t.to(half) if isinstance(t, torch.Tensor) and t.dtype == torch.float32 else t,
+                        out)

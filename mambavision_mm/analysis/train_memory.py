@@ -10,16 +10,21 @@ Parts (bytes; the GPU's ``torch.cuda.max_memory_allocated``, which mmengine logs
   weights count, as they live until backward), plus the block inputs that gradient checkpointing keeps. The
   selective scan saves what the GPU kernel saves (mamba-ssm's or our Triton kernel: stand-ins save the same
   shapes); PyTorch's attention on the CPU saves what the GPU kernels save (q, k, v, output, log-sum-exp);
-- transient: what is alive beyond the activations and the gradients at the peak of the forward and backward
-  (gradients of activations, temporaries);
+- transient: what is alive beyond the activations at the peak of the forward and backward (the gradients
+  built so far, gradients of activations, temporaries);
 - step: the optimizer's temporaries (foreach implementations: one float32 copy of a parameter group), DDP's
   gradient buckets (a copy of the gradients when training on several GPUs) and an EMA copy of the model.
 
-Total = parameters + gradients + optimizer + DDP buckets + EMA + max(activations + transient, optimizer
-temporaries). The step runs under fake tensors (shapes without data: seconds, no memory) where the model's
-loss allows it, otherwise (detection: assigners and samplers depend on the data) for real on the CPU, with
-half precision as bfloat16 (the same bytes as float16).
+mmengine's optimizer wrappers free the gradients after each step (``zero_grad`` sets them to None), so a step
+begins without them: they are built during backward while the activations are freed, and the peak is
+parameters + optimizer + DDP buckets + EMA + max(activations + transient, gradients + optimizer temporaries).
+
+The step runs under fake tensors (shapes without data: seconds, no memory) where the model's loss allows it,
+otherwise (detection: assigners and samplers depend on the data) for real on the CPU, with half precision as
+bfloat16 (the same bytes as float16) and its convolutions and matrix products computed in float32
+(:class:`~.memory_tracking.HalfInFloat32`).
 """
+import contextlib
 import copy
 import inspect
 import logging
@@ -40,6 +45,7 @@ from ..apis.models import build_model, task_scope
 from ..testing.batches import synthetic_batch
 from .memory_tracking import (
     SCAN_STAND_INS,
+    HalfInFloat32,
     LiveBytes,
     SavedTensorCount,
     saving_attention,
@@ -85,8 +91,8 @@ class MemoryPlan:
 
     @property
     def total(self) -> int:
-        return (self.parameters + self.gradients + self.optimizer + self.ddp_buckets + self.ema
-                + max(self.activations + self.transient, self.optimizer_temporaries))
+        return (self.parameters + self.optimizer + self.ddp_buckets + self.ema
+                + max(self.activations + self.transient, self.gradients + self.optimizer_temporaries))
 
     def as_dict(self) -> dict:
         return dict(parameters=self.parameters, gradients=self.gradients, optimizer=self.optimizer,
@@ -204,8 +210,9 @@ def _single_value_batch_norm_in_eval(norm: nn.Module) -> list:
 
 
 def _training_step(model: nn.Module, cfg: Config, setting: Setting, fake: bool) -> Tuple[dict, int, int]:
-    """Activations by part, the peak of the live bytes in forward and backward, and the gradients' bytes, from
-    one forward and backward of a synthetic batch."""
+    """Activations by part, the peak of the live bytes in forward and backward (the parameters' gradients start
+    as None, as after mmengine's ``zero_grad``), and the gradients' bytes, from one forward and backward of a
+    synthetic batch."""
     model.train()
     stand_in = SCAN_STAND_INS[setting.scan_backend]
     for module in model.modules():
@@ -230,7 +237,7 @@ def _training_step(model: nn.Module, cfg: Config, setting: Setting, fake: bool) 
     amp_dtype = {'fp16': torch.float16 if fake else torch.bfloat16, 'bf16': torch.bfloat16}.get(setting.amp)
     live = LiveBytes(held)
     try:
-        with live:
+        with HalfInFloat32() if amp_dtype and not fake else contextlib.nullcontext(), live:
             data = model.data_preprocessor(batch, True)
             with saved.hooks(), torch.autocast('cpu', dtype=amp_dtype or torch.bfloat16, enabled=bool(amp_dtype)):
                 losses = model(**data, mode='loss')
@@ -300,7 +307,7 @@ def plan_memory(cfg: Config, setting: Setting = Setting()) -> MemoryPlan:
     activations = sum(by_part.values())
     ema = parameters if _has_ema(cfg) else 0
     return MemoryPlan(parameters=parameters, gradients=gradients, optimizer=optimizer, activations=activations,
-                      transient=max(peak - activations - gradients, 0), optimizer_temporaries=temporaries,
+                      transient=max(peak - activations, 0), optimizer_temporaries=temporaries,
                       ddp_buckets=gradients if setting.gpus > 1 else 0, ema=ema, activations_by_part=by_part,
                       setting=dict(batch=setting.batch, shape=list(setting.shape), amp=setting.amp,
                                    with_cp=setting.with_cp, frozen_stages=setting.frozen_stages,

@@ -9,8 +9,8 @@ from mambavision_mm.analysis.train_memory import MemoryPlan, Setting, plan_memor
 
 GIB = 2 ** 30
 GPU_SIZES = (16, 24, 40, 80)
-# A card of N GB (N GiB on current GPUs) fits a plan whose peak is within 90% of it: the CUDA context, cuDNN's
-# workspaces and the caching allocator's fragmentation take the rest (not counted by max_memory_allocated).
+# A card of N GB (N GiB on current GPUs) fits a plan whose peak is within 90% of it: the CUDA context and the
+# caching allocator's rounding and fragmentation take the rest (max_memory_allocated counts neither).
 USABLE = 0.9
 
 
@@ -28,7 +28,7 @@ def plan_table(plan: MemoryPlan) -> List[str]:
             f'| gradients | {gib(plan.gradients)} |', f'| optimizer state | {gib(plan.optimizer)} |',
             f'| activations | {gib(plan.activations)} |']
     rows += [f'| &nbsp;&nbsp;{part} | {gib(size)} |' for part, size in plan.activations_by_part.items()]
-    rows += [f'| transient (forward/backward peak beyond activations and gradients) | {gib(plan.transient)} |',
+    rows += [f'| transient (forward/backward peak beyond the activations) | {gib(plan.transient)} |',
              f'| optimizer step temporaries | {gib(plan.optimizer_temporaries)} |',
              f'| DDP gradient buckets | {gib(plan.ddp_buckets)} |', f'| EMA copy | {gib(plan.ema)} |',
              f'| **total (peak)** | **{gib(plan.total)}** |']

@@ -247,6 +247,19 @@ MUTATIONS = [
              'mambavision_mm/engine/optimizers.py', 'decay_rate ** (num_layers + 1 - layer_id(',
              'decay_rate ** (num_layers + 2 - layer_id(',
              ('tests/test_mambavision_mm/test_engine/test_optimizers.py',)),
+    Mutation('planner-views-counted-twice', 'the memory planner counts a tensor saved by two operations twice',
+             'mambavision_mm/analysis/memory_tracking.py', '        entry = self._live.get(key)\n',
+             '        entry = None\n', ('tests/test_mambavision_mm/test_analysis/test_train_memory.py',)),
+    Mutation('planner-mamba-chunk-halved', "the planner's mamba-ssm stand-in keeps a state per 1024 tokens",
+             'mambavision_mm/analysis/memory_tracking.py', 'MAMBA_SSM_CHUNK = 2048', 'MAMBA_SSM_CHUNK = 1024',
+             ('tests/test_mambavision_mm/test_analysis/test_train_memory.py',)),
+    Mutation('planner-checkpoint-inputs-ignored', 'gradient checkpointing planned as keeping nothing',
+             'mambavision_mm/analysis/train_memory.py', 'lambda m, args: saved.add(args[0])', 'lambda m, args: None',
+             ('tests/test_mambavision_mm/test_analysis/test_train_memory.py',)),
+    Mutation('planner-half-in-float32-kept', 'the fast half precision of the detection planner leaves float32 '
+             'tensors', 'mambavision_mm/analysis/memory_tracking.py',
+             'lambda t: t.to(half) if', 'lambda t: t if',
+             ('tests/test_mambavision_mm/test_analysis/test_train_memory.py',)),
 ]
 
 

@@ -1,5 +1,6 @@
 """The training-memory planner: its activations are the bytes a real backward saves, its parameter, gradient and
 optimizer parts what the config builds; the levers lower it; the GPU scan kernels' saved tensors by hand."""
+import contextlib
 import json
 import math
 import os
@@ -9,7 +10,13 @@ import sys
 import pytest
 import torch
 
-from mambavision_mm.analysis.memory_tracking import SavedTensorCount, mamba_ssm_saves, storage_key
+from mambavision_mm.analysis.memory_tracking import (
+    HalfInFloat32,
+    LiveBytes,
+    SavedTensorCount,
+    mamba_ssm_saves,
+    storage_key,
+)
 from mambavision_mm.analysis.train_memory import Setting, plan_memory
 from mambavision_mm.apis.inputs import InputError
 from mambavision_mm.apis.models import build_model, read_config
@@ -74,8 +81,9 @@ def test_parameters_gradients_and_optimizer_are_what_the_config_builds(seg_cfg, 
                   for name, t in state.items() if name != 'step')  # AdamW's step counts stay on the CPU
     assert plain_plan.optimizer == moments == 2 * plain_plan.gradients
     assert plain_plan.ddp_buckets == 0 and plain_plan.ema == 0
-    assert plain_plan.total == (plain_plan.parameters + plain_plan.gradients + plain_plan.optimizer
-                                + plain_plan.activations + plain_plan.transient)
+    assert plain_plan.total == (plain_plan.parameters + plain_plan.optimizer
+                                + max(plain_plan.activations + plain_plan.transient, plain_plan.gradients))
+    assert plain_plan.activations + plain_plan.transient >= plain_plan.gradients  # all built by the end of backward
 
 
 def test_the_levers_lower_the_activations(seg_cfg, plain_plan):
@@ -110,6 +118,32 @@ def test_mamba_ssm_stand_in_saves_what_its_kernel_saves_by_hand():
     chunks = math.ceil(length / 2048)
     assert count.total == 4 * (2 * batch * channels * length + 2 * batch * state * length
                                + batch * channels * chunks * 2 * state)
+
+
+def test_half_in_float32_keeps_the_half_precision_tensors_and_their_bytes():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.Flatten(), torch.nn.Linear(8 * 6 * 6, 4))
+    x = torch.randn(2, 3, 8, 8)
+    held = [storage_key(p) for p in model.parameters()]
+
+    def step(*modes):
+        model.zero_grad()
+        count, live = SavedTensorCount(held, lambda: 'model'), LiveBytes(held)
+        with contextlib.ExitStack() as stack:
+            for mode in modes + (live,):
+                stack.enter_context(mode)
+            with count.hooks(), torch.autocast('cpu', dtype=torch.bfloat16):
+                y = model(x)
+            y.float().square().sum().backward()
+        return y, count.total, live.peak, [p.grad.clone() for p in model.parameters()]
+
+    y, saved, peak, grads = step()
+    y_fast, saved_fast, peak_fast, grads_fast = step(HalfInFloat32())
+    assert y_fast.dtype == y.dtype == torch.bfloat16
+    assert (saved_fast, peak_fast) == (saved, peak) and saved > 0
+    torch.testing.assert_close(y_fast, y, rtol=2e-2, atol=2e-2)
+    for fast, slow in zip(grads_fast, grads):
+        torch.testing.assert_close(fast, slow, rtol=5e-2, atol=5e-2)
 
 
 def test_detection_mask_targets_grow_with_the_objects():
