@@ -12,29 +12,20 @@ query's map on the window's token grid).
 """
 import argparse
 
-from mmengine.config import DictAction
-
+from mambavision_tools import visualization_options as options
 from mambavision_tools.cli import exit_on_known_errors
 from mambavision_tools.visualization import visualize_attention
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('config', help='mmdet/mmseg config with a MambaVision backbone, or an arch name')
-    parser.add_argument('checkpoint', nargs='?', help='whole-model checkpoint (or ImageNet one for an arch)')
-    parser.add_argument('image')
-    parser.add_argument('--out-dir', required=True)
+    options.add_model_arguments(parser, 'mmdet/mmseg config with a MambaVision backbone, or an arch name', image=True)
     parser.add_argument('--point', type=float, nargs=2, metavar=('Y', 'X'),
                         help="query point in the image's pixels (default: the centre)")
     parser.add_argument('--per-head', action='store_true', help='one panel per attention head as well')
     parser.add_argument('--save-raw', action='store_true', help='also write raw/<block>.npy')
-    parser.add_argument('--size', type=int, nargs=2, metavar=('H', 'W'),
-                        help="resize the image to HxW (default: as the config's test pipeline; 512x512 for an arch)")
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
-                        help='override config settings, e.g. model.backbone.window_size="(8,8,10,5)"')
-    args = parser.parse_args()
-    if args.size is not None and min(args.size) < 1:
-        parser.error('--size takes two positive numbers')
+    options.add_output_options(parser, options.IMAGE_SIZE_HELP)
+    args = options.parse_visualization_options(parser)
 
     def run():
         written = visualize_attention(args.config, args.checkpoint, args.image, args.out_dir, args.point,

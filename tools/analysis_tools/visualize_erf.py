@@ -11,31 +11,23 @@ compare_erf_stage*.png and erf_compare.json.
 """
 import argparse
 
-from mmengine.config import DictAction
-
+from mambavision_tools import visualization_options as options
 from mambavision_tools.cli import exit_on_known_errors
 from mambavision_tools.visualization import visualize_erf
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('config', help='mmdet/mmseg config, or a MambaVision arch name')
-    parser.add_argument('checkpoint', nargs='?', help='whole-model checkpoint (ImageNet one for an arch), file or URL')
+    options.add_model_arguments(parser, 'mmdet/mmseg config, or a MambaVision arch name', image=False)
     parser.add_argument('--images', nargs='+', required=True, help='image files, folders or globs')
-    parser.add_argument('--out-dir', required=True)
     parser.add_argument('--num-images', type=int, help='use the first N images')
-    parser.add_argument('--size', type=int, nargs=2, metavar=('H', 'W'),
-                        help='resize every image to HxW (default: the test pipeline\'s size of the first image; '
-                             '512x512 for an arch name)')
     parser.add_argument('--compare', nargs='+', metavar='CONFIG2 [CHECKPOINT2]', default=[],
                         help='a second model drawn beside the first')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
-                        help='override config settings, e.g. model.backbone.window_size="(8,8,10,5)"')
-    args = parser.parse_args()
+    options.add_output_options(parser, "resize every image to HxW (default: the test pipeline's size of the first "
+                                       'image; 512x512 for an arch name)')
+    args = options.parse_visualization_options(parser)
     if args.num_images is not None and args.num_images < 1:
         parser.error('--num-images must be at least 1')
-    if args.size is not None and min(args.size) < 1:
-        parser.error('--size takes two positive numbers')
     if len(args.compare) > 2:
         parser.error('--compare takes a config and at most one checkpoint')
 
