@@ -179,12 +179,11 @@ def triton_saves(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=Fals
 SCAN_STAND_INS: Dict[str, Optional[Callable]] = {'cuda': mamba_ssm_saves, 'triton': triton_saves, 'torch': None}
 
 
-
 class HalfInFloat32(TorchDispatchMode):
     """Convolutions and matrix products of half-precision tensors computed in float32 and their results cast
     back: the same tensors, dtypes and bytes, at float32 speed on CPUs without native half-precision kernels
-    (where bfloat16 convolutions run tens of times slower). Entered below :class:`LiveBytes`, whose counts then
-    see only the half-precision results."""
+    (where bfloat16 convolutions are emulated, many times slower). Entered below :class:`LiveBytes`, whose
+    counts then see only the half-precision results."""
 
     HALF = (torch.float16, torch.bfloat16)
     OPS = {torch.ops.aten.convolution.default, torch.ops.aten.convolution_backward.default,

@@ -241,7 +241,7 @@ def _training_step(model: nn.Module, cfg: Config, setting: Setting, fake: bool) 
             data = model.data_preprocessor(batch, True)
             with saved.hooks(), torch.autocast('cpu', dtype=amp_dtype or torch.bfloat16, enabled=bool(amp_dtype)):
                 losses = model(**data, mode='loss')
-            loss = sum(v.sum() for k, v in losses.items() if 'loss' in k and isinstance(v, torch.Tensor))
+            loss, _ = model.parse_losses(losses)  # as the model's train_step sums them
             loss.backward()
     finally:
         for handle in parts.handles + checkpointed:  # and the BatchNorm hooks

@@ -154,6 +154,17 @@ def test_detection_mask_targets_grow_with_the_objects():
     assert many.activations_by_part['backbone stage 3'] == few.activations_by_part['backbone stage 3']
 
 
+def test_losses_given_per_level_are_summed_as_the_model_sums_them():
+    """RetinaNet's losses are lists (one tensor per pyramid level), summed by the model's parse_losses."""
+    cfg = read_config(os.path.join(ROOT, 'configs/mmdet/retinanet_mambavision-t_fpn_1x_coco.py'), {
+        'model.backbone': dict(type='MambaVision', arch=None, dim=16, in_dim=16, depths=(1, 1, 1, 1),
+                               num_heads=(2, 2, 2, 2), window_size=(8, 8, 8, 4), out_indices=(1, 2, 3)),
+        'model.neck.in_channels': [32, 64, 128], 'model.neck.out_channels': 32,
+        'model.bbox_head.in_channels': 32, 'model.bbox_head.feat_channels': 32})
+    plan = plan_memory(cfg, Setting(batch=1, amp='fp16', scan_backend='torch', shape=(96, 128), num_gt=3, gpus=1))
+    assert plan.activations_by_part['heads and losses'] > 0 and plan.gradients > 0
+
+
 @pytest.mark.parametrize('setting, message', [
     (Setting(scan_backend='mamba'), "unknown scan backend 'mamba'; choose one of ('cuda', 'triton', 'torch')"),
     (Setting(batch=0), 'the batch must be at least 1; got 0'),
