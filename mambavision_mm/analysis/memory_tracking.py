@@ -3,7 +3,6 @@ stand-ins for the GPU selective-scan and attention kernels that save what those 
 
 Storages are told apart by identity, so that views and tensors saved by several operations count once.
 """
-import contextlib
 import math
 import weakref
 from collections import defaultdict
@@ -71,27 +70,14 @@ class SavedTensorCount:
         self._storages = _Storages(excluded)
         self.part = part
         self.by_part: Dict[str, int] = defaultdict(int)
-        self.active = False
-
-    def add(self, tensor: torch.Tensor) -> None:
-        """Count ``tensor``'s storage as saved while the hooks are on (also for tensors that something other than
-        autograd keeps for backward)."""
-        if self.active:
-            self.by_part[self.part()] += self._storages.add(tensor)
 
     def _pack(self, tensor: torch.Tensor) -> torch.Tensor:
-        self.add(tensor)
+        self.by_part[self.part()] += self._storages.add(tensor)
         return tensor
 
-    @contextlib.contextmanager
-    def hooks(self):
+    def hooks(self) -> torch.autograd.graph.saved_tensors_hooks:
         """The context in which every tensor saved for backward is counted."""
-        self.active = True
-        try:
-            with torch.autograd.graph.saved_tensors_hooks(self._pack, lambda tensor: tensor):
-                yield self
-        finally:
-            self.active = False
+        return torch.autograd.graph.saved_tensors_hooks(self._pack, lambda tensor: tensor)
 
     @property
     def total(self) -> int:

@@ -5,11 +5,11 @@ Parts (bytes; the GPU's ``torch.cuda.max_memory_allocated``, which mmengine logs
 - parameters: the model's parameters and buffers;
 - gradients: one float32 gradient per trainable parameter (AMP keeps float32 weights and gradients);
 - optimizer: the state the config's optimizer keeps (AdamW: two moments per trainable parameter);
-- activations: the bytes saved for backward by one training step, counted with saved-tensor hooks at the
-  config's crop and batch (each storage once, parameters excluded; under AMP the half-precision copies of the
-  weights count, as they live until backward), plus the block inputs that gradient checkpointing keeps. The
-  selective scan saves what the GPU kernel saves (mamba-ssm's or our Triton kernel: stand-ins save the same
-  shapes); PyTorch's attention on the CPU saves what the GPU kernels save (q, k, v, output, log-sum-exp);
+- activations: the bytes saved for backward by one training step, counted with saved-tensor hooks at the config's
+  crop and batch (each storage once, parameters excluded; under AMP the half-precision copies of the weights
+  count, as they live until backward; with gradient checkpointing, each block's input, which the checkpoint
+  saves). The selective scan saves what the GPU kernel saves (mamba-ssm's or our Triton kernel: stand-ins save the
+  same shapes); PyTorch's attention on the CPU saves what the GPU kernels save (q, k, v, output, log-sum-exp);
 - transient: what is alive beyond the activations at the peak of the forward and backward (the gradients
   built so far, gradients of activations, temporaries);
 - step: the optimizer's temporaries (foreach implementations: one float32 copy of a parameter group), DDP's
@@ -223,15 +223,10 @@ def _training_step(model: nn.Module, cfg: Config, setting: Setting, fake: bool) 
     held = [storage_key(t) for t in list(model.parameters()) + list(model.buffers())]
     parts = _Parts(model)
     saved = SavedTensorCount(held, parts)
-    checkpointed = []
-    if setting.with_cp:
-        for level in model.backbone.levels:
-            for block in level.blocks:
-                # Gradient checkpointing keeps each block's input for its recomputation.
-                checkpointed.append(block.register_forward_pre_hook(lambda m, args: saved.add(args[0])))
+    norm_hooks = []
     for module in model.modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            checkpointed += _single_value_batch_norm_in_eval(module)
+            norm_hooks += _single_value_batch_norm_in_eval(module)
     batch = synthetic_batch(task_scope(cfg), model, setting.shape, setting.batch, 'cpu', num_gt=setting.num_gt)
     # Half precision runs as bfloat16 on real CPU tensors (float16 kernels are slow there): the same bytes.
     amp_dtype = {'fp16': torch.float16 if fake else torch.bfloat16, 'bf16': torch.bfloat16}.get(setting.amp)
@@ -244,7 +239,7 @@ def _training_step(model: nn.Module, cfg: Config, setting: Setting, fake: bool) 
             loss, _ = model.parse_losses(losses)  # as the model's train_step sums them
             loss.backward()
     finally:
-        for handle in parts.handles + checkpointed:  # and the BatchNorm hooks
+        for handle in parts.handles + norm_hooks:
             handle.remove()
     gradients = sum(storage_bytes(p.grad) for p in model.parameters() if p.grad is not None)
     return dict(saved.by_part), live.peak, gradients

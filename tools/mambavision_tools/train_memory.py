@@ -76,17 +76,20 @@ def config_changes(base: Setting, found: Setting) -> List[str]:
     return changes
 
 
-def cheapest_fit(cfg, setting: Setting, budget_gb: float) -> Tuple[Optional[MemoryPlan], Setting, int]:
+def cheapest_fit(cfg, setting: Setting, budget_gb: float,
+                 planned: Optional[MemoryPlan] = None) -> Tuple[Optional[MemoryPlan], Setting, int]:
     """The first plan of :func:`_candidates` within ``budget_gb`` (None when none is), its setting and the
-    number of plans made."""
+    number of settings tried; ``planned`` is the plan of ``setting`` when already made."""
     base = resolve_setting(cfg, setting)
-    tried = 0
+    seen = []
     for candidate in _candidates(base):
-        tried += 1
-        plan = plan_memory(cfg, candidate)
+        if candidate in seen:  # AMP already on in the config
+            continue
+        seen.append(candidate)
+        plan = planned if planned is not None and candidate == base else plan_memory(cfg, candidate)
         if fits(plan.total, budget_gb):
-            return plan, candidate, tried
-    return None, base, tried
+            return plan, candidate, len(seen)
+    return None, base, len(seen)
 
 
 def report(cfg, setting: Setting, fit: Optional[float] = None, out: Optional[str] = None) -> List[str]:
@@ -98,15 +101,15 @@ def report(cfg, setting: Setting, fit: Optional[float] = None, out: Optional[str
     result = dict(plan.as_dict())
     if fit is not None:
         base = resolve_setting(cfg, setting)
-        found, chosen, tried = cheapest_fit(cfg, setting, fit)
+        found, chosen, tried = cheapest_fit(cfg, setting, fit, plan)
         lines.append('')
         if found is None:
             lines.append(f'--fit {fit:g}: nothing fits {fit:g} GB down to batch 1 with AMP, gradient checkpointing '
-                         f'and 2 frozen stages ({tried} plans)')
+                         f'and 2 frozen stages ({tried} settings tried)')
         else:
             changes = config_changes(base, chosen)
             lines.append(f'--fit {fit:g}: {gib(found.total)} GiB with {describe_setting(found.setting)} '
-                         f'({tried} plans)')
+                         f'({tried} settings tried)')
             lines.append('  --cfg-options ' + ' '.join(changes) if changes else '  as configured')
             result['fit'] = dict(budget_gb=fit, plan=found.as_dict(), cfg_options=changes)
     if out:

@@ -1,6 +1,7 @@
 """The training-memory planner: its activations are the bytes a real backward saves, its parameter, gradient and
 optimizer parts what the config builds; the levers lower it; the GPU scan kernels' saved tensors by hand."""
 import contextlib
+import copy
 import json
 import math
 import os
@@ -61,6 +62,10 @@ def saved_by_a_real_step(cfg, shape, batch):
 
 def test_activations_are_the_bytes_a_real_backward_saves(seg_cfg, plain_plan):
     assert plain_plan.activations == saved_by_a_real_step(seg_cfg, PLAIN['shape'], PLAIN['batch'])
+    checkpointed = copy.deepcopy(seg_cfg)
+    checkpointed.model.backbone.with_cp = True
+    with_cp = plan_memory(seg_cfg, Setting(**PLAIN, with_cp=True))
+    assert with_cp.activations == saved_by_a_real_step(checkpointed, PLAIN['shape'], PLAIN['batch'])
     assert set(plain_plan.activations_by_part) == {'backbone stem', 'backbone stage 1', 'backbone stage 2',
                                                    'backbone stage 3', 'backbone stage 4', 'heads and losses'}
 
