@@ -109,6 +109,19 @@ def test_ema_and_layer_decay_killed_and_resumed_through_mmsegs_train(micro_data)
     assert scales == [round(0.8 ** k, 6) for k in range(5, -1, -1)]  # stem 0.8 ** 5 .. heads 1
 
 
+
+def test_ema_and_stage_decay_through_mmdets_train(micro_data):
+    """mmdet's ExpMomentumEMA and the stage-wise learning-rate decay in one epoch of mmdet's own train.py: the
+    average is saved as the model's weights and differs from the trained ones; the learning rates decay per
+    stage."""
+    config = os.path.join(DATA, 'configs/cascade-mask-rcnn_mambavision-micro_toy-shapes-ema-llrd.py')
+    run_tool([packaged_tool('mmdet', 'train.py'), config, '--work-dir', 'det_ema'], micro_data)
+    saved = torch.load(micro_data / 'det_ema/epoch_1.pth', weights_only=True)
+    trained = {k[len('module.'):]: v for k, v in saved['ema_state_dict'].items() if k.startswith('module.')}
+    assert max_difference(saved['state_dict'], trained) > 1e-4
+    scales = sorted({round(group['lr_scale'], 6) for group in saved['optimizer']['param_groups']})
+    assert scales == [round(0.8 ** k, 6) for k in range(5, -1, -1)]  # stem 0.8 ** 5, stages, heads 1
+
 def test_resume_passes_over_a_truncated_checkpoint(micro_data, seg_reference):
     work = micro_data / 'seg_truncated'
     shutil.copytree(seg_reference, work)
