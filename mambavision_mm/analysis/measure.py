@@ -3,7 +3,7 @@ import ctypes
 import gc
 import statistics
 import time
-from typing import Optional
+from typing import List, Optional
 
 import torch
 
@@ -74,28 +74,39 @@ class PeakMemory:
             self.peak = None if self.base is None else self._status('VmHWM') - self.base
 
 
-def measure(fn, device, repeats):
-    """Median seconds of ``fn`` over ``repeats`` calls, after a warm-up call that gives the peak memory.
+def _seconds(fn, device) -> float:
+    """Seconds of one call of ``fn``; on CUDA timed by events recorded around it on the current stream, after a
+    synchronisation."""
+    if device.type == 'cuda':
+        torch.cuda.synchronize()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1e3
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
-    On CUDA each call is timed by CUDA events recorded around it on the current stream, after a synchronisation.
-    """
+
+def measure(fn, device, repeats):
+    """Median seconds of ``fn`` over ``repeats`` calls, after a warm-up call that gives the peak memory."""
     with PeakMemory(device) as memory:
         fn()
-    times = []
+    return statistics.median(_seconds(fn, device) for _ in range(repeats)), memory.peak
+
+
+def measure_interleaved(fns, device, repeats) -> List[float]:
+    """Median seconds of each of ``fns``, called in turn (one call of each per round, after a warm-up round), so
+    that a drift of the machine's speed (clocks, caches, other load) weighs on all of them alike."""
+    for fn in fns:
+        fn()
+    times = [[] for _ in fns]
     for _ in range(repeats):
-        if device.type == 'cuda':
-            torch.cuda.synchronize()
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end) / 1e3)
-        else:
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-    return statistics.median(times), memory.peak
+        for timed, fn in zip(times, fns):
+            timed.append(_seconds(fn, device))
+    return [statistics.median(timed) for timed in times]
 
 
 def fmt_mem(nbytes: Optional[int]) -> str:

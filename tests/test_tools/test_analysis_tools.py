@@ -77,3 +77,12 @@ def test_dataset_check_benchmark_reports_build_and_checks():
     assert float(rows['mmdet CocoDataset build'][0]) > 0
     assert re.fullmatch(r' \d+\.\d{3} ', rows['data checks'][0])
     assert re.fullmatch(r' \d+% ', rows['checks / build'][0])
+
+
+def test_levers_benchmark_prints_a_ratio_per_lever():
+    out = run_tool([os.path.join(ROOT, 'tools/analysis_tools/benchmark_levers.py'), '--shape', '64', '64',
+                    '--windows', '2', '2', '2', '1', '--repeats', '1'], timeout=300)
+    rows = {cells[0]: cells[1:] for cells in ([c.strip() for c in line.split('|')[1:-1]]
+                                              for line in out.splitlines() if line.startswith('| '))}
+    assert list(rows)[1:] == ['plain', 'gradient checkpointing', 'frozen stages 1', 'frozen stages 2', 'EMA update']
+    assert rows['plain'][1] == '1.00' and all(float(seconds) > 0 for seconds, _ in list(rows.values())[1:])
