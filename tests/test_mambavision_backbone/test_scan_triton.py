@@ -50,7 +50,7 @@ def test_values_and_gradients_match_reference(shape):
 def test_many_chunks_carry_the_state_exactly(monkeypatch):
     """Chunks of 16 positions: the state and its gradient cross 6 chunk boundaries, the last chunk partial."""
     monkeypatch.setattr(scan_triton, '_TILE_ELEMENTS', 16 * 8)
-    assert scan_triton._block_sizes(8, 90) == (8, 16)
+    assert scan_triton.block_sizes(8, 90) == (8, 16)
     assert_matches_reference(random_scan_inputs(2, 2, 8, 90, seed=3))
 
 
