@@ -79,6 +79,7 @@ def test_dataset_check_benchmark_reports_build_and_checks():
     assert re.fullmatch(r' \d+% ', rows['checks / build'][0])
 
 
+@pytest.mark.slow  # in make test-all: make test stays within its 10 minutes
 def test_levers_benchmark_prints_a_ratio_per_lever():
     out = run_tool([os.path.join(ROOT, 'tools/analysis_tools/benchmark_levers.py'), '--shape', '64', '64',
                     '--windows', '2', '2', '2', '1', '--repeats', '1'], timeout=300)
