@@ -53,8 +53,6 @@ from .memory_tracking import (
     storage_key,
 )
 
-logger = logging.getLogger(__name__)
-
 AMP_CHOICES = ('fp16', 'bf16', 'none')
 DETECTION_SHAPE = (800, 1333)
 HEAD_NAMES = ('decode_head', 'auxiliary_head', 'rpn_head', 'roi_head', 'bbox_head', 'mask_head')

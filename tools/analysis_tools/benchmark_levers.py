@@ -54,5 +54,6 @@ def main():
     for (name, _), step_seconds in zip(SETTINGS, seconds):
         table.row([name, f'{step_seconds:.2f}', f'{step_seconds / seconds[0]:.2f}'])
 
+
 if __name__ == '__main__':
     main()
