@@ -87,3 +87,7 @@ def test_levers_benchmark_prints_a_ratio_per_lever():
                                               for line in out.splitlines() if line.startswith('| '))}
     assert list(rows)[1:] == ['plain', 'gradient checkpointing', 'frozen stages 1', 'frozen stages 2', 'EMA update']
     assert rows['plain'][1] == '1.00' and all(float(seconds) > 0 for seconds, _ in list(rows.values())[1:])
+    plain = float(rows['plain'][0])
+    for seconds, ratio in list(rows.values())[1:]:  # the ratio to plain, within the printed rounding
+        low, high = (float(seconds) - 0.005) / (plain + 0.005), (float(seconds) + 0.005) / (plain - 0.005)
+        assert low - 0.005 <= float(ratio) <= high + 0.005, (seconds, ratio, plain)

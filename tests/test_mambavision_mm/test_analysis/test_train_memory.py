@@ -1,5 +1,6 @@
 """The training-memory planner: its activations are the bytes a real backward saves, its parameter, gradient and
 optimizer parts what the config builds; the levers lower it; the GPU scan kernels' saved tensors by hand."""
+import argparse
 import contextlib
 import copy
 import json
@@ -10,6 +11,7 @@ import sys
 
 import pytest
 import torch
+from mmengine.config import DictAction
 
 from mambavision_mm.analysis.memory_tracking import (
     HalfInFloat32,
@@ -207,6 +209,14 @@ def test_cli_table_json_and_fit(tmp_path, capsys):
     fit = written['fit']
     assert fit['plan']['total'] <= 0.9 * 0.012 * 2 ** 30 and fit['cfg_options']
     assert '--cfg-options ' + ' '.join(fit['cfg_options']) in printed
+    # The printed options, with the command's own settings (--amp none), make the plan found.
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    options = parser.parse_args(['--cfg-options', *' '.join(fit['cfg_options']).split()]).cfg_options
+    changed = plan_memory(read_config(SEG, options), Setting(amp='none', shape=(96, 128), gpus=1))
+    assert changed.setting == fit['plan']['setting'] and changed.total == fit['plan']['total']
+    found_batch = fit['plan']['setting']['batch']
+    assert found_batch < 2 and options['optim_wrapper.accumulative_counts'] * found_batch == 2  # the recipe's batch
 
 
 def test_cli_refuses_other_backbones_in_one_line(capsys):
